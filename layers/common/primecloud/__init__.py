@@ -1,0 +1,1 @@
+"""PrimeCloud shared layer: models, services, adapters and the HTTP/job edges."""

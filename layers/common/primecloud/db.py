@@ -1,0 +1,115 @@
+"""Database engine and sessions (SQLAlchemy 2.0 over pg8000).
+
+The engine is created once per container, on first use, and reused by every warm
+invocation; each invocation gets one Session and one transaction (``unit_of_work``).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from primecloud.config import Settings, get_settings
+
+_engine: Engine | None = None
+_session_factory: sessionmaker[Session] | None = None
+
+
+def database_url(settings: Settings) -> URL:
+    """The URL from DATABASE_URL, or built from the RDS secret named by DATABASE_SECRET_ARN."""
+    if settings.database_url:
+        url = make_url(settings.database_url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+pg8000")
+        return url
+    if settings.database_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        # Cached by Powertools for 5 minutes; a rotated password is picked up on the next fetch.
+        secret: Any = parameters.get_secret(settings.database_secret_arn, transform="json", max_age=300)
+        return URL.create(
+            "postgresql+pg8000",
+            username=secret["username"],
+            password=secret["password"],
+            host=secret["host"],
+            port=int(secret.get("port", 5432)),
+            database=secret.get("dbname", settings.database_name),
+        )
+    raise RuntimeError("Set DATABASE_URL or DATABASE_SECRET_ARN")
+
+
+def _connect_args(settings: Settings) -> dict[str, Any]:
+    args: dict[str, Any] = {"timeout": settings.database_connect_timeout}
+    if settings.database_ssl:
+        args["ssl_context"] = ssl.create_default_context(cafile=settings.database_ssl_ca_file)
+    return args
+
+
+def build_engine(settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    engine = create_engine(
+        database_url(settings),
+        connect_args=_connect_args(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,  # a frozen container may wake up to a connection the server closed
+        pool_recycle=300,
+    )
+    statement_timeout = int(settings.database_statement_timeout_ms)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {statement_timeout}")
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.close()
+
+    return engine
+
+
+def get_engine() -> Engine:
+    global _engine, _session_factory
+    if _engine is None:
+        _engine = build_engine()
+        _session_factory = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def reset_engine() -> None:
+    """Drop the cached engine (tests point the layer at another database)."""
+    global _engine, _session_factory
+    if _engine is not None:
+        _engine.dispose()
+    _engine = None
+    _session_factory = None
+
+
+def new_session() -> Session:
+    get_engine()
+    assert _session_factory is not None
+    return _session_factory()
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One session, one transaction: commit on success, roll back on any error."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def ping() -> None:
+    """Round trip to the database; raises when it is unreachable."""
+    with get_engine().connect() as connection:
+        connection.execute(text("SELECT 1"))

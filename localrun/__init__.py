@@ -1,0 +1,1 @@
+"""Local runtime: embedded services, the local API gateway, function invocation, dev stack."""

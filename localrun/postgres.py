@@ -1,0 +1,42 @@
+"""An embedded PostgreSQL (pgserver) for the local stack and the test session."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Postgres:
+    """A running server and how to reach it; ``stop()`` ends it if we started it."""
+
+    url: str  # SQLAlchemy URL, pg8000 driver
+    _server: Any = None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def start_embedded(data_dir: Path, database: str = "primecloud") -> Postgres:
+    """Start (or attach to) a server whose data lives under ``data_dir``; create ``database``."""
+    import pgserver
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    socket = data_dir.resolve() / ".s.PGSQL.5432"
+    return Postgres(url=f"postgresql+pg8000://postgres@/{database}?unix_sock={socket}", _server=server)
+
+
+def from_env_or_embedded(env_var: str, data_dir: Path, database: str) -> Postgres:
+    """Use the server named by ``env_var`` when set, else an embedded one."""
+    url = os.environ.get(env_var)
+    if url:
+        return Postgres(url=url)
+    return start_embedded(data_dir, database)
