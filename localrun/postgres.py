@@ -26,8 +26,10 @@ def start_embedded(data_dir: Path, database: str = "primecloud") -> Postgres:
     import pgserver
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"not a plain database name: {database!r}")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 - checked above
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     socket = data_dir.resolve() / ".s.PGSQL.5432"
@@ -40,3 +42,15 @@ def from_env_or_embedded(env_var: str, data_dir: Path, database: str) -> Postgre
     if url:
         return Postgres(url=url)
     return start_embedded(data_dir, database)
+
+
+def run_alembic(url: str, *args: str) -> None:
+    """Run an Alembic command (``"upgrade", "head"``) against ``url`` with the repo's migrations."""
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parents[1]
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.attributes["database_url"] = url
+    getattr(command, args[0])(config, *args[1:])

@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
-from localrun.postgres import Postgres, from_env_or_embedded
+from localrun.postgres import Postgres, from_env_or_embedded, run_alembic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,16 +33,6 @@ def postgres() -> Iterator[Postgres]:
     server = from_env_or_embedded("TEST_DATABASE_URL", ROOT / ".local" / "pgtest", "primecloud_test")
     yield server
     server.stop()
-
-
-def run_alembic(url: str, *args: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["database_url"] = url
-    getattr(command, args[0])(config, *args[1:])
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +66,101 @@ def db(engine: sa.Engine) -> Iterator[sa.Engine]:
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def aws_server() -> Iterator[dict[str, str]]:
+    """moto in server mode (real HTTP: presigned URLs work), bootstrapped like the local stack.
+
+    Sets AWS_ENDPOINT_URL and friends for the whole session, so every boto3 client the layer
+    creates talks to it.
+    """
+    from localrun.moto import bootstrap_aws, start_moto
+
+    server = start_moto(port=0)
+    env = bootstrap_aws(server.url)
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    from primecloud.config import get_settings
+
+    get_settings.cache_clear()
+    yield env
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_settings.cache_clear()
+    server.stop()
+
+
+class ApiResponse:
+    def __init__(self, response: requests.Response) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        self.text = response.text
+        try:
+            self.json: Any = response.json()
+        except ValueError:
+            self.json = None
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.text[:300]}>"
+
+
+class ApiClient:
+    """HTTP through the local gateway, exactly as a client would call API Gateway."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = requests.Session()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        data: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> ApiResponse:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        response = self.http.request(
+            method, self.base_url + path, json=json, data=data, headers=all_headers, params=params, timeout=30
+        )
+        return ApiResponse(response)
+
+    def get(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("PATCH", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def gateway_url(database_url: str, aws_server: dict[str, str]) -> Iterator[str]:
+    from localrun.gateway import serve_in_thread
+
+    server, base_url = serve_in_thread(ROOT / "template.yaml", port=0)
+    yield base_url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def api(gateway_url: str, db: sa.Engine) -> ApiClient:
+    """A client of the running local API over a database emptied after the test."""
+    return ApiClient(gateway_url)

@@ -1,5 +1,31 @@
-"""Placeholder: replaced by the real handler."""
+"""The HttpApi Lambda authorizer: a bearer token (session or API key) -> caller context."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerEventV2,
+    APIGatewayAuthorizerResponseV2,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from primecloud.db import unit_of_work
+from primecloud.observability import logger
+from primecloud.services.authorizer import authenticate, bearer_token
 
 
-def lambda_handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@logger.inject_lambda_context(clear_state=True)
+@event_source(data_class=APIGatewayAuthorizerEventV2)
+def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[str, Any]:
+    token = bearer_token(event.headers.get("authorization"))
+    if token is None:
+        raise Exception("Unauthorized")  # API Gateway answers 401
+    with unit_of_work() as session:
+        principal = authenticate(session, token, datetime.now(UTC))
+    if principal is None:
+        logger.info("token refused")
+        raise Exception("Unauthorized")
+    return APIGatewayAuthorizerResponseV2(authorize=True, context=principal.to_authorizer_context()).asdict()

@@ -1,5 +1,13 @@
-"""Placeholder: replaced by the real handler."""
+"""GET /health/live: the function runs (no dependencies checked)."""
+
+from primecloud.api import app_for
+
+app = app_for(__name__)
 
 
-def lambda_handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@app.get("/health/live")
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+lambda_handler = app.handler

@@ -1,5 +1,20 @@
-"""Placeholder: replaced by the real handler."""
+"""GET /health/ready: the database answers; 503 problem+json when it does not."""
+
+from primecloud.api import app_for
+from primecloud.errors import Unavailable
+
+app = app_for(__name__)
 
 
-def lambda_handler(event, context):
-    return {"statusCode": 200, "body": "{}"}
+@app.get("/health/ready")
+def ready() -> dict[str, str]:
+    from primecloud.db import ping
+
+    try:
+        ping()
+    except Exception as exc:
+        raise Unavailable("The database is unreachable.") from exc
+    return {"status": "ok", "database": "ok"}
+
+
+lambda_handler = app.handler

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     database_name: str = Field("primecloud", alias="DATABASE_NAME")
     database_ssl: bool = Field(False, alias="DATABASE_SSL")
     database_ssl_ca_file: str | None = Field(None, alias="DATABASE_SSL_CA_FILE")
-    database_pool_size: int = Field(1, alias="DATABASE_POOL_SIZE")
+    database_pool_size: int = Field(2, alias="DATABASE_POOL_SIZE")  # a job holds its lock on one
     database_connect_timeout: int = Field(5, alias="DATABASE_CONNECT_TIMEOUT")
     database_statement_timeout_ms: int = Field(25_000, alias="DATABASE_STATEMENT_TIMEOUT_MS")
 

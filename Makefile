@@ -1,0 +1,51 @@
+# PrimeCloud: `make dev` runs the local stack, `make test` runs the whole suite.
+# Both create the virtualenv on first use; nothing else needs to be installed by hand.
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+PYENV_PYTHONS ?= 3.11.7:3.12.1:3.13.0
+
+.PHONY: dev test test-fast lint format typecheck validate build bench venv tools openapi clean
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $@
+
+venv: $(VENV)/.installed
+tools: $(TOOLS)/.installed
+
+dev: venv
+	$(PY) -m localrun dev
+
+test: venv
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+validate: tools
+	PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH sam validate --lint
+	$(TOOLS)/bin/cfn-lint template.yaml
+
+build: tools
+	PYENV_VERSION=$(PYENV_PYTHONS) PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH sam build --parallel --cached
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,129 @@
+"""Who the caller is and what they may do in an account: the one central tenant check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from primecloud.errors import AccountSuspended, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from primecloud.models.iam import Account
+
+ROLE_RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
+
+# Scopes an API key may carry; a key never does more than its creator's role allows.
+SCOPES = frozenset(
+    {
+        "account:read",
+        "account:write",
+        "members:read",
+        "members:write",
+        "buckets:read",
+        "buckets:write",
+        "objects:read",
+        "objects:write",
+        "access-keys:read",
+        "access-keys:write",
+        "sftp:read",
+        "sftp:write",
+        "usage:read",
+        "billing:read",
+        "billing:write",
+        "audit:read",
+    }
+)
+
+
+def role_at_least(role: str, min_role: str) -> bool:
+    return ROLE_RANK[role] >= ROLE_RANK[min_role]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller as passed by the Lambda authorizer."""
+
+    user_id: UUID
+    is_platform_admin: bool = False
+    api_key_id: UUID | None = None
+    api_key_account_id: UUID | None = None
+    scopes: frozenset[str] | None = None  # None: a user session, bounded only by role
+
+    @classmethod
+    def from_authorizer_context(cls, context: dict[str, Any]) -> Principal:
+        api_key_id = context.get("api_key_id") or None
+        key_account = context.get("api_key_account_id") or None
+        scopes_text = context.get("scopes")
+        return cls(
+            user_id=UUID(str(context["user_id"])),
+            is_platform_admin=str(context.get("is_platform_admin", "false")).lower() == "true",
+            api_key_id=UUID(str(api_key_id)) if api_key_id else None,
+            api_key_account_id=UUID(str(key_account)) if key_account else None,
+            scopes=frozenset(str(scopes_text).split()) if api_key_id else None,
+        )
+
+    def to_authorizer_context(self) -> dict[str, str | bool]:
+        """Simple-response context values must be strings, numbers or booleans."""
+        return {
+            "user_id": str(self.user_id),
+            "is_platform_admin": self.is_platform_admin,
+            "api_key_id": str(self.api_key_id) if self.api_key_id else "",
+            "api_key_account_id": str(self.api_key_account_id) if self.api_key_account_id else "",
+            "scopes": " ".join(sorted(self.scopes)) if self.scopes is not None else "",
+        }
+
+    def require_scope(self, scope: str | None) -> None:
+        if scope is not None and self.scopes is not None and scope not in self.scopes:
+            raise Forbidden(f"This API key lacks the '{scope}' scope.")
+
+
+def parse_uuid_or_404(raw: str | UUID) -> UUID:
+    """A malformed id names nothing the caller can see: 404, like any other missing resource."""
+    if isinstance(raw, UUID):
+        return raw
+    try:
+        return UUID(str(raw))
+    except ValueError:
+        raise NotFound("No such account.") from None
+
+
+def resolve_account_access(
+    session: Session,
+    principal: Principal,
+    raw_account_id: str | UUID,
+    *,
+    min_role: str,
+    mutation: bool,
+    allow_when_suspended: bool = False,
+) -> tuple[Account, str]:
+    """The caller's account and role, or NotFound/Forbidden/AccountSuspended.
+
+    One query: the membership joined to its (live) account.
+    """
+    from sqlalchemy import select
+
+    from primecloud.models.iam import Account, AccountMember
+
+    account_id = parse_uuid_or_404(raw_account_id)
+    if principal.api_key_account_id is not None and principal.api_key_account_id != account_id:
+        raise NotFound("No such account.")  # an API key belongs to one account
+    row = session.execute(
+        select(Account, AccountMember.role)
+        .join(AccountMember, AccountMember.account_id == Account.id)
+        .where(
+            Account.id == account_id,
+            Account.deleted_at.is_(None),
+            AccountMember.user_id == principal.user_id,
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such account.")
+    account, role = row
+    if not role_at_least(role, min_role):
+        raise Forbidden(f"This needs the {min_role} role or higher; you are {role}.")
+    if mutation and not allow_when_suspended and account.status == "suspended":
+        raise AccountSuspended("The account is suspended: it can read and pay, not change anything.")
+    return account, role

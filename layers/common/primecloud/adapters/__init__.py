@@ -1,0 +1,1 @@
+"""The outside world (storage, SFTP, mail, KMS, queues) behind small interfaces."""

@@ -1,0 +1,383 @@
+"""The HTTP edge shared by every API handler.
+
+One place for: the resolver (Powertools APIGatewayHttpResolver with pydantic validation),
+the caller's identity from the Lambda authorizer, the account membership/role/scope check,
+one database transaction per request, errors as RFC 9457 problem+json, keyset pagination,
+and the Logger/Tracer/Metrics wrapping of the Lambda entry point.
+
+A handler module is wiring only::
+
+    app = app_for(__name__)
+
+    @app.get("/v1/accounts/<account_id>")
+    def get_account(account_id: UUID, ctx: Annotated[AccountContext, Depends(account_access("viewer"))]):
+        return accounts.get(ctx.session, ctx.account)
+
+    lambda_handler = app.handler
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, cast
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+
+from primecloud.access import Principal, resolve_account_access
+from primecloud.actor import Actor
+from primecloud.errors import BadRequest, PrimeCloudError, Unauthorized, Unavailable
+from primecloud.observability import logger, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from sqlalchemy.orm import Session
+
+    from primecloud.models.iam import Account
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://primecloud.dev/problems/"
+_SESSION_KEY = "primecloud.session"
+_ACTOR_KEY = "primecloud.actor"
+
+# Query parameters every list route shares.
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
+Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from next_cursor")]
+
+
+# --------------------------------------------------------------------------- serialization
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # money never passes through float
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- problem+json
+
+
+def request_id_of(app: APIGatewayHttpResolver) -> str | None:
+    try:
+        return str(app.current_event.request_context.request_id)
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    request_id: str | None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Response[Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+    }
+    if errors:
+        body["errors"] = errors
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json_dumps(body))
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def validation_problem(exc: RequestValidationError, request_id: str | None) -> Response[Any]:
+    raw_errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in raw_errors):
+        return problem_response(
+            400, BadRequest.slug, BadRequest.title, "The request body is not valid JSON.", request_id=request_id
+        )
+    # Never echo the rejected input back: it may be a password or a token.
+    errors = [
+        {
+            "field": _field_name(error.get("loc", ())),
+            "message": error.get("msg", ""),
+            "type": error.get("type"),
+        }
+        for error in raw_errors
+    ]
+    detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors) or "Invalid request"
+    return problem_response(422, "validation-error", "Invalid request", detail, request_id=request_id, errors=errors)
+
+
+def _is_database_outage(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    @app.exception_handler(PrimeCloudError)
+    def _domain_error(exc: PrimeCloudError) -> Response[Any]:
+        return problem_response(
+            exc.status, exc.slug, exc.title, exc.detail, request_id=request_id_of(app), errors=exc.errors
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(exc: RequestValidationError) -> Response[Any]:
+        return validation_problem(exc, request_id_of(app))
+
+    @app.exception_handler(NotFoundError)
+    def _no_route(_exc: NotFoundError) -> Response[Any]:
+        return problem_response(404, "not-found", "Not found", "No such route.", request_id=request_id_of(app))
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[Any]:
+        if _is_database_outage(exc):
+            logger.warning("database unavailable", extra={"error": type(exc).__name__})
+            return problem_response(
+                503, Unavailable.slug, Unavailable.title, "The database is unavailable.", request_id=request_id_of(app)
+            )
+        logger.exception("unhandled error")
+        return problem_response(
+            500, "internal", "Internal error", "An unexpected error occurred.", request_id=request_id_of(app)
+        )
+
+
+# --------------------------------------------------------------------------- transaction
+
+
+def _finish_session(app: APIGatewayHttpResolver, commit: bool) -> None:
+    session: Session | None = app.context.pop(_SESSION_KEY, None)
+    if session is None:
+        return
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _transaction_middleware(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Any:
+    """One transaction per request: commit when the handler succeeded, roll back otherwise."""
+    try:
+        response = next_middleware(app)
+    except BaseException:
+        _finish_session(app, commit=False)
+        raise
+    _finish_session(app, commit=response.status_code < 400)
+    return response
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def db_session(request: Request) -> Session:
+    """The request's Session, opened on first use and finished by the transaction middleware."""
+    session: Session | None = request.context.get(_SESSION_KEY)
+    if session is None:
+        from primecloud.db import new_session
+
+        session = new_session()
+        request.context[_SESSION_KEY] = session
+    return session
+
+
+def _header(request: Request, name: str) -> str | None:
+    value = request.resolved_event.headers.get(name)  # Powertools' headers are case-insensitive
+    return str(value) if value is not None else None
+
+
+def principal_of(request: Request) -> Principal | None:
+    """The caller as the Lambda authorizer described it, or None on a public route."""
+    event = request.resolved_event
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    context = authorizer.get("lambda") or {}
+    if not context.get("user_id"):
+        return None
+    return Principal.from_authorizer_context(context)
+
+
+def actor_of(request: Request) -> Actor:
+    cached: Actor | None = request.context.get(_ACTOR_KEY)
+    if cached is not None:
+        return cached
+    event = request.resolved_event
+    http = (event.get("requestContext") or {}).get("http") or {}
+    principal = principal_of(request)
+    actor = Actor(
+        user_id=principal.user_id if principal else None,
+        api_key_id=principal.api_key_id if principal else None,
+        ip=http.get("sourceIp"),
+        user_agent=(_header(request, "user-agent") or "")[:512] or None,
+        request_id=(event.get("requestContext") or {}).get("requestId"),
+    )
+    request.context[_ACTOR_KEY] = actor
+    return actor
+
+
+@dataclass(kw_only=True)
+class PublicContext:
+    """What a public route gets: a session and who is asking (anonymous)."""
+
+    session: Session
+    actor: Actor
+    request: Request = field(repr=False)
+
+    def header(self, name: str) -> str | None:
+        return _header(self.request, name)
+
+
+@dataclass(kw_only=True)
+class UserContext(PublicContext):
+    """An authenticated caller, not tied to one account."""
+
+    principal: Principal
+
+
+@dataclass(kw_only=True)
+class AccountContext(UserContext):
+    """An authenticated member of ``account`` with ``role`` (the central check passed)."""
+
+    account: Account
+    role: str
+
+
+def public_access(request: Request) -> PublicContext:
+    return PublicContext(session=db_session(request), actor=actor_of(request), request=request)
+
+
+def _require_principal(request: Request, scope: str | None) -> Principal:
+    principal = principal_of(request)
+    if principal is None:
+        raise Unauthorized("Missing or invalid credentials.")
+    principal.require_scope(scope)
+    return principal
+
+
+def user_access(scope: str | None = None) -> Callable[[Request], UserContext]:
+    """Any authenticated caller; an API key must carry ``scope`` when given."""
+
+    def dependency(request: Request) -> UserContext:
+        principal = _require_principal(request, scope)
+        return UserContext(session=db_session(request), actor=actor_of(request), request=request, principal=principal)
+
+    return dependency
+
+
+def platform_admin_access(request: Request) -> UserContext:
+    """Platform staff only; another caller gets 403."""
+    from primecloud.errors import Forbidden
+
+    principal = _require_principal(request, None)
+    if not principal.is_platform_admin or principal.api_key_id is not None:
+        raise Forbidden("Platform administrators only.")
+    return UserContext(session=db_session(request), actor=actor_of(request), request=request, principal=principal)
+
+
+def account_access(
+    min_role: str = "viewer", scope: str | None = None, *, allow_when_suspended: bool = False
+) -> Callable[[Request], AccountContext]:
+    """The central tenant check for routes under /v1/accounts/{account_id}.
+
+    404 when the caller has no part in the account (no existence oracle), 403 when the role or
+    the API key's scope is too low, 403 account-suspended for a mutation on a suspended account.
+    """
+
+    def dependency(request: Request) -> AccountContext:
+        principal = _require_principal(request, scope)
+        session = db_session(request)
+        raw_account_id = request.path_parameters.get("account_id", "")
+        account, role = resolve_account_access(
+            session,
+            principal,
+            raw_account_id,
+            min_role=min_role,
+            mutation=request.method.upper() not in ("GET", "HEAD", "OPTIONS"),
+            allow_when_suspended=allow_when_suspended,
+        )
+        return AccountContext(
+            session=session,
+            actor=actor_of(request),
+            request=request,
+            principal=principal,
+            account=account,
+            role=role,
+        )
+
+    return dependency
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def created(body: Any) -> Response[Any]:
+    """201 with a JSON body (a pydantic model or a dict)."""
+    return Response(status_code=201, content_type="application/json", body=body)
+
+
+def no_content() -> Response[Any]:
+    return Response(status_code=204, content_type="application/json", body="")
+
+
+def accepted(body: Any = None) -> Response[Any]:
+    return Response(status_code=202, content_type="application/json", body=body if body is not None else {})
+
+
+# --------------------------------------------------------------------------- the app
+
+
+class App(APIGatewayHttpResolver):
+    """The resolver every API function uses; ``handler`` is its Lambda entry point."""
+
+    def __init__(self, name: str) -> None:
+        from http import HTTPStatus
+
+        super().__init__(
+            enable_validation=True,
+            serializer=json_dumps,
+            response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+        )
+        self.name = name
+        self.use([_transaction_middleware])
+        _register_error_handlers(self)
+        self.handler = self._entry_point()
+
+    def _entry_point(self) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+        resolver = self
+
+        @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+        @tracer.capture_lambda_handler(capture_response=False)
+        def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            response: dict[str, Any] = resolver.resolve(event, context)
+            return response
+
+        return cast("Callable[[dict[str, Any], LambdaContext], dict[str, Any]]", lambda_handler)
+
+
+def app_for(module_name: str) -> App:
+    return App(module_name)
