@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import logging
 import sys
@@ -80,12 +79,9 @@ def _cmd_ensure_openssh(_: argparse.Namespace) -> int:
 
 def run_dev(argv: Sequence[str]) -> int:
     """Hand the arguments as they are to ``localrun.dev:main`` (imported only now: it is heavy)."""
-    if importlib.util.find_spec("localrun.dev") is None:
-        print("`dev` is not available yet: localrun/dev.py (with main(argv)) has not been written.")
-        return 2
-    from importlib import import_module
+    from localrun.dev import main as dev_main
 
-    return int(import_module("localrun.dev").main(list(argv)) or 0)
+    return int(dev_main(list(argv)) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Listed for --help only: main() passes `dev ...` straight to localrun.dev, which parses its own options.
     command("dev", "the whole local stack: PostgreSQL, moto, migrations, demo data, gateway", template=False)
+    command("add-function", "add an API function to template.yaml and write its sample event", template=False)
     return parser
 
 
@@ -133,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["dev"]:
         return run_dev(arguments[1:])
+    if arguments[:1] == ["add-function"]:
+        from localrun.scaffold import main as add_function_main
+
+        return add_function_main(arguments[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(arguments)
     return int(args.run(args))

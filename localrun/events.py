@@ -61,6 +61,7 @@ def http_event(method: str, route_path: str, *, body: Any = None, public: bool =
                 "api_key_id": "",
                 "api_key_account_id": "",
                 "scopes": "",
+                "session_id": "5b2f9c1e-7a3d-4e8f-9b6a-0c1d2e3f4a5b",
             }
         }
     if parameters:

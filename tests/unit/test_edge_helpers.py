@@ -58,7 +58,7 @@ def test_principal_round_trips_through_the_authorizer_context() -> None:
     context = principal.to_authorizer_context()
     assert all(isinstance(value, str | bool) for value in context.values())
     assert Principal.from_authorizer_context(context) == principal
-    session_principal = Principal(user_id=uuid.uuid4(), is_platform_admin=True)
+    session_principal = Principal(user_id=uuid.uuid4(), is_platform_admin=True, session_id=uuid.uuid4())
     assert Principal.from_authorizer_context(session_principal.to_authorizer_context()) == session_principal
 
 

@@ -51,18 +51,21 @@ class Principal:
     api_key_id: UUID | None = None
     api_key_account_id: UUID | None = None
     scopes: frozenset[str] | None = None  # None: a user session, bounded only by role
+    session_id: UUID | None = None  # the sign-in session behind a session token (None for API keys)
 
     @classmethod
     def from_authorizer_context(cls, context: dict[str, Any]) -> Principal:
         api_key_id = context.get("api_key_id") or None
         key_account = context.get("api_key_account_id") or None
         scopes_text = context.get("scopes")
+        session_id = context.get("session_id") or None
         return cls(
             user_id=UUID(str(context["user_id"])),
             is_platform_admin=str(context.get("is_platform_admin", "false")).lower() == "true",
             api_key_id=UUID(str(api_key_id)) if api_key_id else None,
             api_key_account_id=UUID(str(key_account)) if key_account else None,
             scopes=frozenset(str(scopes_text).split()) if api_key_id else None,
+            session_id=UUID(str(session_id)) if session_id else None,
         )
 
     def to_authorizer_context(self) -> dict[str, str | bool]:
@@ -73,6 +76,7 @@ class Principal:
             "api_key_id": str(self.api_key_id) if self.api_key_id else "",
             "api_key_account_id": str(self.api_key_account_id) if self.api_key_account_id else "",
             "scopes": " ".join(sorted(self.scopes)) if self.scopes is not None else "",
+            "session_id": str(self.session_id) if self.session_id else "",
         }
 
     def require_scope(self, scope: str | None) -> None:

@@ -35,7 +35,7 @@ def authenticate(session: Session, raw_token: str, now: datetime) -> Principal |
 
 def _authenticate_session(session: Session, raw_token: str, now: datetime) -> Principal | None:
     row = session.execute(
-        select(UserSession.user_id, User.is_platform_admin)
+        select(UserSession.id, UserSession.user_id, User.is_platform_admin)
         .join(User, User.id == UserSession.user_id)
         .where(
             UserSession.access_token_hash == hash_token(raw_token),
@@ -48,7 +48,7 @@ def _authenticate_session(session: Session, raw_token: str, now: datetime) -> Pr
     ).first()
     if row is None:
         return None
-    return Principal(user_id=row.user_id, is_platform_admin=row.is_platform_admin)
+    return Principal(user_id=row.user_id, is_platform_admin=row.is_platform_admin, session_id=row.id)
 
 
 def _authenticate_api_key(session: Session, raw_token: str, now: datetime) -> Principal | None:
