@@ -24,9 +24,7 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-METRICS = (
-    "'storage_bytes', 'object_count', 'egress_bytes', 'ingress_bytes', 'api_requests', 'sftp_storage_bytes'"
-)
+METRICS = "'storage_bytes', 'object_count', 'egress_bytes', 'ingress_bytes', 'api_requests', 'sftp_storage_bytes'"
 ROLES = "'owner', 'admin', 'member', 'viewer'"
 PRODUCTS = "'vps', 'backup', 'storage_plan'"
 
@@ -36,15 +34,11 @@ def _id() -> sa.Column[Any]:
 
 
 def _created_at() -> sa.Column[Any]:
-    return sa.Column(
-        "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-    )
+    return sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)
 
 
 def _updated_at() -> sa.Column[Any]:
-    return sa.Column(
-        "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-    )
+    return sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)
 
 
 def _deleted_at() -> sa.Column[Any]:
@@ -106,9 +100,7 @@ def _create_iam_tables() -> None:
         _created_at(),
         _updated_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users"), ondelete="CASCADE"),
         sa.UniqueConstraint("access_token_hash", name=op.f("uq_sessions_access_token_hash")),
         sa.UniqueConstraint("refresh_token_hash", name=op.f("uq_sessions_refresh_token_hash")),
         sa.Index(op.f("ix_sessions_user_id"), "user_id"),
@@ -255,17 +247,11 @@ def _create_storage_tables() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_buckets_account_id_accounts"), ondelete="CASCADE"
         ),
-        sa.CheckConstraint(
-            "name ~ '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'", name=op.f("ck_buckets_name_dns_safe")
-        ),
-        sa.CheckConstraint(
-            "status IN ('active', 'suspended', 'deleting', 'deleted')", name=op.f("ck_buckets_status")
-        ),
+        sa.CheckConstraint("name ~ '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'", name=op.f("ck_buckets_name_dns_safe")),
+        sa.CheckConstraint("status IN ('active', 'suspended', 'deleting', 'deleted')", name=op.f("ck_buckets_status")),
         sa.Index(op.f("ix_buckets_account_id"), "account_id"),
         # A deleted bucket's name is free again.
-        sa.Index(
-            op.f("uq_buckets_live_name"), "name", unique=True, postgresql_where=sa.text("deleted_at IS NULL")
-        ),
+        sa.Index(op.f("uq_buckets_live_name"), "name", unique=True, postgresql_where=sa.text("deleted_at IS NULL")),
     )
 
     op.create_table(
@@ -276,9 +262,7 @@ def _create_storage_tables() -> None:
         sa.Column("access_key_id", sa.String(128), nullable=False),
         sa.Column("secret_ciphertext", sa.LargeBinary(), nullable=True),
         sa.Column("status", sa.String(16), server_default="active", nullable=False),
-        sa.Column(
-            "allowed_bucket_ids", ARRAY(sa.Uuid()), server_default=sa.text("'{}'::uuid[]"), nullable=False
-        ),
+        sa.Column("allowed_bucket_ids", ARRAY(sa.Uuid()), server_default=sa.text("'{}'::uuid[]"), nullable=False),
         sa.Column("created_by", sa.Uuid(), nullable=True),
         _at("last_used_at"),
         _created_at(),
@@ -469,9 +453,7 @@ def _create_billing_tables() -> None:
             ondelete="RESTRICT",
         ),
         sa.CheckConstraint(f"product IN ({PRODUCTS})", name=op.f("ck_orders_product")),
-        sa.CheckConstraint(
-            "status IN ('pending', 'paid', 'provisioned', 'cancelled')", name=op.f("ck_orders_status")
-        ),
+        sa.CheckConstraint("status IN ('pending', 'paid', 'provisioned', 'cancelled')", name=op.f("ck_orders_status")),
         sa.Index(op.f("ix_orders_account_id"), "account_id"),
         sa.Index(op.f("ix_orders_vps_config_id"), "vps_config_id"),
     )
@@ -501,9 +483,7 @@ def _create_billing_tables() -> None:
             ["order_id"], ["orders.id"], name=op.f("fk_subscriptions_order_id_orders"), ondelete="RESTRICT"
         ),
         sa.CheckConstraint(f"product IN ({PRODUCTS})", name=op.f("ck_subscriptions_product")),
-        sa.CheckConstraint(
-            "status IN ('active', 'past_due', 'cancelled')", name=op.f("ck_subscriptions_status")
-        ),
+        sa.CheckConstraint("status IN ('active', 'past_due', 'cancelled')", name=op.f("ck_subscriptions_status")),
         sa.Index(op.f("ix_subscriptions_account_id"), "account_id"),
         sa.Index(op.f("ix_subscriptions_order_id"), "order_id"),
     )
@@ -668,9 +648,7 @@ def _create_billing_tables() -> None:
         _at("period_start", nullable=False),
         _at("period_end", nullable=False),
         sa.Column("source", sa.String(64), nullable=False),
-        sa.Column(
-            "collected_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        sa.Column("collected_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("invoice_id", sa.Uuid(), nullable=True),
         _created_at(),
         _updated_at(),
@@ -682,9 +660,7 @@ def _create_billing_tables() -> None:
             ondelete="CASCADE",
         ),
         # NO ACTION: SET NULL would make two buckets' rows collide in the unique index below.
-        sa.ForeignKeyConstraint(
-            ["bucket_id"], ["buckets.id"], name=op.f("fk_usage_records_bucket_id_buckets")
-        ),
+        sa.ForeignKeyConstraint(["bucket_id"], ["buckets.id"], name=op.f("fk_usage_records_bucket_id_buckets")),
         sa.ForeignKeyConstraint(
             ["invoice_id"],
             ["invoices.id"],
@@ -695,9 +671,7 @@ def _create_billing_tables() -> None:
         sa.CheckConstraint("period_end >= period_start", name=op.f("ck_usage_records_period_order")),
         sa.Index(op.f("ix_usage_records_bucket_id"), "bucket_id"),
         sa.Index(op.f("ix_usage_records_invoice_id"), "invoice_id"),
-        sa.Index(
-            op.f("ix_usage_records_account_id_metric_period_start"), "account_id", "metric", "period_start"
-        ),
+        sa.Index(op.f("ix_usage_records_account_id_metric_period_start"), "account_id", "metric", "period_start"),
         # Account-level rows (no bucket) are unique too: NULL bucket_id counts as a value (PG 15+).
         sa.Index(
             op.f("uq_usage_records_account_bucket_metric_period"),
@@ -768,9 +742,7 @@ def _create_billing_tables() -> None:
             name=op.f("fk_pricing_history_changed_by_users"),
             ondelete="SET NULL",
         ),
-        sa.CheckConstraint(
-            "action IN ('created', 'updated', 'deleted')", name=op.f("ck_pricing_history_action")
-        ),
+        sa.CheckConstraint("action IN ('created', 'updated', 'deleted')", name=op.f("ck_pricing_history_action")),
         sa.Index(op.f("ix_pricing_history_pricing_config_id"), "pricing_config_id"),
         sa.Index(op.f("ix_pricing_history_metric"), "metric"),
         sa.Index(op.f("ix_pricing_history_changed_by"), "changed_by"),
@@ -817,9 +789,7 @@ def _create_system_tables() -> None:
             name=op.f("fk_audit_logs_actor_api_key_id_api_keys"),
             ondelete="SET NULL",
         ),
-        sa.CheckConstraint(
-            "severity IN ('info', 'warning', 'critical')", name=op.f("ck_audit_logs_severity")
-        ),
+        sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name=op.f("ck_audit_logs_severity")),
         sa.CheckConstraint("outcome IN ('success', 'failure')", name=op.f("ck_audit_logs_outcome")),
         sa.Index(op.f("ix_audit_logs_account_id_created_at"), "account_id", "created_at"),
         sa.Index(op.f("ix_audit_logs_actor_user_id"), "actor_user_id"),
@@ -872,9 +842,7 @@ def _create_system_tables() -> None:
         _updated_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_runs")),
         sa.CheckConstraint("trigger IN ('schedule', 'manual')", name=op.f("ck_job_runs_trigger")),
-        sa.CheckConstraint(
-            "status IN ('running', 'succeeded', 'partial', 'failed')", name=op.f("ck_job_runs_status")
-        ),
+        sa.CheckConstraint("status IN ('running', 'succeeded', 'partial', 'failed')", name=op.f("ck_job_runs_status")),
         sa.Index(op.f("ix_job_runs_job_started_at"), "job", "started_at"),
     )
 

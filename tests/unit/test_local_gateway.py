@@ -126,9 +126,7 @@ def test_route_table_prefers_literal_segments_then_specific_methods() -> None:
 def test_handler_sees_a_payload_2_event(base_url: str) -> None:
     host = urlsplit(base_url).netloc
     connection = http.client.HTTPConnection(host, timeout=5)
-    connection.putrequest(
-        "GET", "/v1/accounts/acc-1/buckets?limit=10&tag=a&tag=b&empty=", skip_accept_encoding=True
-    )
+    connection.putrequest("GET", "/v1/accounts/acc-1/buckets?limit=10&tag=a&tag=b&empty=", skip_accept_encoding=True)
     for name, value in [
         ("Authorization", "Bearer alice"),
         ("X-Trace", "one"),
@@ -186,9 +184,7 @@ def test_handler_sees_a_payload_2_event(base_url: str) -> None:
 
 def test_each_request_gets_fresh_request_ids(base_url: str) -> None:
     first, second = (requests.get(f"{base_url}/health", timeout=5) for _ in range(2))
-    assert (
-        seen_event(first)["requestContext"]["requestId"] != seen_event(second)["requestContext"]["requestId"]
-    )
+    assert seen_event(first)["requestContext"]["requestId"] != seen_event(second)["requestContext"]["requestId"]
     assert first.json()["context"]["aws_request_id"] != second.json()["context"]["aws_request_id"]
     assert first.headers["apigw-requestid"] == seen_event(first)["requestContext"]["requestId"]
 
@@ -210,9 +206,7 @@ def test_binary_body_is_base64_encoded(base_url: str) -> None:
 
 
 def test_chunked_request_body_is_reassembled(base_url: str) -> None:
-    r = requests.post(
-        f"{base_url}/v1/accounts/a/buckets", headers=ALICE, data=iter([b'{"name":', b' "x"}']), timeout=5
-    )
+    r = requests.post(f"{base_url}/v1/accounts/a/buckets", headers=ALICE, data=iter([b'{"name":', b' "x"}']), timeout=5)
     assert seen_event(r)["body"] == '{"name": "x"}'
 
 
@@ -291,9 +285,7 @@ def test_missing_identity_is_401_without_calling_the_authorizer(
     ],
 )
 def test_authorizer_outcomes(base_url: str, token: str, status: int, message: str) -> None:
-    r = requests.get(
-        f"{base_url}/v1/accounts/a/buckets", headers={"Authorization": f"Bearer {token}"}, timeout=5
-    )
+    r = requests.get(f"{base_url}/v1/accounts/a/buckets", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert (r.status_code, r.json()) == (status, {"message": message})
 
 
@@ -337,9 +329,7 @@ def test_authorizer_runs_on_every_request_unless_caching_is_asked_for(
 # --- CORS -----------------------------------------------------------------------------------------
 
 
-def test_cors_preflight_is_answered_by_the_gateway(
-    base_url: str, authorizer_calls: list[dict[str, Any]]
-) -> None:
+def test_cors_preflight_is_answered_by_the_gateway(base_url: str, authorizer_calls: list[dict[str, Any]]) -> None:
     r = requests.options(
         f"{base_url}/v1/accounts/a/buckets",
         headers={
@@ -390,9 +380,7 @@ def test_firing_a_job_sends_a_scheduled_event_with_the_given_detail(base_url: st
 
 
 def test_firing_a_scheduler_job_sends_its_input_with_context_attributes_filled_in(base_url: str) -> None:
-    r = requests.post(
-        f"{base_url}/__local/jobs/MonthlyReportFunction", json={"detail": {"dry_run": True}}, timeout=5
-    )
+    r = requests.post(f"{base_url}/__local/jobs/MonthlyReportFunction", json={"detail": {"dry_run": True}}, timeout=5)
     event = r.json()["result"]["event"]
     assert event["account"] == "123456789012"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", event["time"])

@@ -133,9 +133,7 @@ def test_sqs_consumers_report_batch_item_failures_within_the_visibility_timeout(
             if event["Type"] != "SQS":
                 continue
             consumers += 1
-            assert "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []), (
-                logical_id
-            )
+            assert "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []), logical_id
             queue = queues[ref_target(event["Properties"]["Queue"])]
             # AWS's guidance: at least 6x the consumer's timeout, so retries never overlap a live attempt.
             assert queue["Properties"]["VisibilityTimeout"] >= 6 * props["Timeout"], logical_id

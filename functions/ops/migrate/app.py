@@ -80,9 +80,7 @@ class StackResponse:
     def __init__(self, event: dict[str, Any], log_stream: str) -> None:
         self.event = event
         self.log_stream = log_stream
-        self.physical_id = (
-            event.get("PhysicalResourceId") or f"{event['StackId']}/{event['LogicalResourceId']}"
-        )
+        self.physical_id = event.get("PhysicalResourceId") or f"{event['StackId']}/{event['LogicalResourceId']}"
         self._unsent = threading.Lock()
 
     def send(self, status: str, reason: str = "", data: dict[str, str] | None = None) -> None:

@@ -13,7 +13,7 @@ from primecloud.models.system import Notification
 def notify(
     session: Session,
     *,
-    type: str,  # noqa: A002 - the column's name
+    type: str,
     title: str,
     body: str = "",
     account_id: UUID | None = None,
