@@ -1,6 +1,7 @@
 """Session-wide test fixtures: a real PostgreSQL, migrations, per-test cleanup.
 
-PostgreSQL is embedded (pgserver, data under .local/) unless TEST_DATABASE_URL names one.
+PostgreSQL is embedded (pgserver, data under .local/pgtest or .local/$TEST_PG_DIR) unless
+TEST_DATABASE_URL names one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ os.environ.setdefault("ENVIRONMENT", "test")
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    server = from_env_or_embedded("TEST_DATABASE_URL", ROOT / ".local" / "pgtest", "primecloud_test")
+    # TEST_PG_DIR lets parallel pytest sessions each run their own embedded server.
+    data_dir = ROOT / ".local" / os.environ.get("TEST_PG_DIR", "pgtest")
+    server = from_env_or_embedded("TEST_DATABASE_URL", data_dir, "primecloud_test")
     yield server
     server.stop()
 
