@@ -11,12 +11,14 @@ from logging.config import fileConfig
 from pathlib import Path
 
 from alembic import context
-from sqlalchemy import URL, create_engine, make_url, pool
+from sqlalchemy import URL, make_url, pool, text
 
 # The shared layer is a plain directory, not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"))
 
 from primecloud.models import Base
+
+LOCK_TIMEOUT = "10s"
 
 config = context.config
 target_metadata = Base.metadata
@@ -51,8 +53,16 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(_database_url(), poolclass=pool.NullPool)
+    from primecloud.config import get_settings
+    from primecloud.db import build_engine
+
+    # The app's connection rules (TLS, connect timeout, fresh secret) without its pool.
+    engine = build_engine(get_settings(), url=_database_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
+        # DDL may run long, but must not queue behind the API's locks and stall it: fail fast.
+        connection.execute(text("SET statement_timeout = 0"))
+        connection.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
+        connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -16,6 +16,7 @@ import requests
 import sqlalchemy as sa
 
 from localrun.postgres import Postgres, from_env_or_embedded, run_alembic
+from localrun.sshd import SshServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -167,3 +168,17 @@ def gateway_url(database_url: str, aws_server: dict[str, str]) -> Iterator[str]:
 def api(gateway_url: str, db: sa.Engine) -> ApiClient:
     """A client of the running local API over a database emptied after the test."""
     return ApiClient(gateway_url)
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshServer]:
+    """A real OpenSSH sshd on a loopback port (installed with apt-get when missing, as root)."""
+    from localrun.sshd import ensure_openssh, find_sshd, start_sshd
+
+    if find_sshd() is None:
+        if os.geteuid() != 0:
+            pytest.fail("sshd is missing and only root can install it: python -m localrun ensure-openssh")
+        ensure_openssh()
+    server = start_sshd()
+    yield server
+    server.stop()

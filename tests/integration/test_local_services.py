@@ -14,7 +14,7 @@ import requests
 from botocore.config import Config
 
 from localrun.moto import MotoServer, bootstrap_aws, start_moto
-from localrun.sshd import SshServer, find_sshd, start_sshd
+from localrun.sshd import SshServer
 
 SETTINGS = {"documents_bucket": "primecloud-documents-test", "sender_email": "billing@primecloud.example"}
 
@@ -97,15 +97,6 @@ def test_presigned_put_then_get_round_trip_over_http(aws_env: dict[str, str]) ->
 
 
 # --- SFTP against a real sshd -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[SshServer]:
-    if find_sshd() is None:
-        pytest.skip("sshd is not installed: python -m localrun ensure-openssh")
-    server = start_sshd()
-    yield server
-    server.stop()
 
 
 def connect(server: SshServer, key: paramiko.PKey) -> paramiko.SSHClient:

@@ -28,10 +28,7 @@ def database_url(settings: Settings) -> URL:
             url = url.set(drivername="postgresql+pg8000")
         return url
     if settings.database_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        # Cached by Powertools for 5 minutes; a rotated password is picked up on the next fetch.
-        secret: Any = parameters.get_secret(settings.database_secret_arn, transform="json", max_age=300)
+        secret = _rds_secret(settings)
         return URL.create(
             "postgresql+pg8000",
             username=secret["username"],
@@ -50,17 +47,40 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
     return args
 
 
-def build_engine(settings: Settings | None = None) -> Engine:
+def _rds_secret(settings: Settings) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+
+    assert settings.database_secret_arn
+    # Cached by Powertools for 5 minutes; a rotated password is picked up on the next fetch.
+    secret: dict[str, Any] = parameters.get_secret(settings.database_secret_arn, transform="json", max_age=300)
+    return secret
+
+
+def build_engine(settings: Settings | None = None, *, url: URL | None = None, **engine_options: Any) -> Engine:
+    """An engine with the app's connection rules: TLS when configured, timeouts, UTC."""
     settings = settings or get_settings()
-    engine = create_engine(
-        database_url(settings),
-        connect_args=_connect_args(settings),
-        pool_size=settings.database_pool_size,
-        max_overflow=0,
-        pool_pre_ping=True,  # a frozen container may wake up to a connection the server closed
-        pool_recycle=300,
-    )
+    options: dict[str, Any] = {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": 0,
+        "pool_pre_ping": True,  # a frozen container may wake up to a connection the server closed
+        "pool_recycle": 300,
+    }
+    options.update(engine_options)
+    if options.get("poolclass") is not None:
+        for pool_option in ("pool_size", "max_overflow", "pool_recycle"):
+            options.pop(pool_option, None)
+    engine = create_engine(url or database_url(settings), connect_args=_connect_args(settings), **options)
     statement_timeout = int(settings.database_statement_timeout_ms)
+
+    if settings.database_secret_arn and not settings.database_url:
+
+        @event.listens_for(engine, "do_connect")
+        def _fresh_credentials(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+            # Each new connection reads the (cached) secret, so a rotated password works
+            # without replacing the container.
+            secret = _rds_secret(settings)
+            cparams["user"] = secret["username"]
+            cparams["password"] = secret["password"]
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
