@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,12 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = ROOT / ".local"
 
 
+def _stop_on_signal(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localrun dev")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
     args = parser.parse_args(list(argv or []))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGTERM, _stop_on_signal)  # `kill` stops the stack as cleanly as Ctrl-C
     started = time.monotonic()
 
     from localrun.gateway import make_server
