@@ -227,6 +227,9 @@ class Gateway:
         if matched is None:
             if raw_path.startswith(LOCAL_PREFIX):
                 return self._local_route(request.method, raw_path, request.body), "local"
+            docs = self._docs_route(request.method, raw_path)
+            if docs is not None:
+                return docs, "docs"
             return HttpResponse.message(404, "Not Found"), "-"
         route, path_parameters = matched
         event = self._route_event(request, route, path_parameters, url, request_id)
@@ -407,6 +410,18 @@ class Gateway:
             return self._fire(unquote(raw_path[len(prefix) :].strip("/")), body)
         return HttpResponse.message(404, "Not Found")
 
+    def _docs_route(self, method: str, raw_path: str) -> HttpResponse | None:
+        """GET /openapi.json (the committed file), /docs (Swagger UI) and its assets under /docs/."""
+        if method not in ("GET", "HEAD"):
+            return None
+        from localrun.openapi import docs_file
+
+        found = docs_file(raw_path, self.template.root)
+        if found is None:
+            return None
+        status, content_type, body = found
+        return HttpResponse(status, [("content-type", content_type), ("cache-control", "no-cache")], body)
+
     def _fire(self, function_id: str, body: bytes) -> HttpResponse:
         try:
             schedule = self.template.schedule(function_id)
@@ -584,10 +599,13 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _write(self, response: HttpResponse) -> None:
+        if response.status in (204, 304):
+            response.body = b""  # these carry no body (RFC 9110), whatever the function returned
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
-        self.send_header("content-length", str(len(response.body)))
+        if response.status not in (204, 304):
+            self.send_header("content-length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
@@ -646,12 +664,13 @@ def run(
     server = make_server(template_path, host, port, authorizer_cache)
     template = server.gateway.template
     logger.info(
-        "serving %d routes of %s on %s (%d scheduled jobs: GET %sjobs)",
+        "serving %d routes of %s on %s (%d scheduled jobs: GET %sjobs; API docs: %s/docs)",
         len(template.routes),
         template.path.name,
         server.base_url,
         len(template.schedules),
         LOCAL_PREFIX,
+        server.base_url,
     )
     try:
         server.serve_forever()

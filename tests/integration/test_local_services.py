@@ -48,6 +48,7 @@ def test_bootstrap_creates_the_usage_queue_with_its_dead_letter_queue(aws_env: d
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"].endswith(":primecloud-usage-dlq")
     assert int(redrive["maxReceiveCount"]) == 5
+    sqs.purge_queue(QueueUrl=aws_env["USAGE_QUEUE_URL"])  # moto's state is shared by the whole test process
     sqs.send_message(QueueUrl=aws_env["USAGE_QUEUE_URL"], MessageBody='{"account_ids": []}')
     (message,) = sqs.receive_message(QueueUrl=aws_env["USAGE_QUEUE_URL"])["Messages"]
     assert message["Body"] == '{"account_ids": []}'

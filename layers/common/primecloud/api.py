@@ -138,9 +138,11 @@ def _is_database_outage(exc: Exception) -> bool:
 def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(PrimeCloudError)
     def _domain_error(exc: PrimeCloudError) -> Response[Any]:
-        return problem_response(
+        response = problem_response(
             exc.status, exc.slug, exc.title, exc.detail, request_id=request_id_of(app), errors=exc.errors
         )
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(exc: RequestValidationError) -> Response[Any]:
@@ -267,6 +269,16 @@ class AccountContext(UserContext):
     role: str
 
 
+# The problem+json statuses a route can answer before its handler does anything, by the context its
+# access dependency gives (a DB outage is 503 for all of them). Documentation only: the OpenAPI
+# document lists them for every operation (localrun/openapi.py).
+ACCESS_PROBLEMS: dict[type[PublicContext], tuple[int, ...]] = {
+    PublicContext: (503,),
+    UserContext: (401, 403, 503),
+    AccountContext: (401, 403, 404, 503),
+}
+
+
 def public_access(request: Request) -> PublicContext:
     return PublicContext(session=db_session(request), actor=actor_of(request), request=request)
 
@@ -374,6 +386,8 @@ class App(APIGatewayHttpResolver):
         @tracer.capture_lambda_handler(capture_response=False)
         def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             response: dict[str, Any] = resolver.resolve(event, context)
+            if response.get("statusCode") in (204, 304):
+                response["body"] = ""  # a 204 has no body, also when validation serialized None as "null"
             return response
 
         return cast("Callable[[dict[str, Any], LambdaContext], dict[str, Any]]", lambda_handler)

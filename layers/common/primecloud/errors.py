@@ -10,10 +10,17 @@ class PrimeCloudError(Exception):
     slug: str = "internal"
     title: str = "Internal error"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
+        self.headers = headers or {}  # e.g. Retry-After on a 429
 
 
 class Invalid(PrimeCloudError):
