@@ -9,6 +9,7 @@ from typing import Any
 
 SAMPLE_USER_ID = "3f0c8a52-1d2e-4b7a-9c61-5a8e2f7d9b10"
 SAMPLE_ACCOUNT_ID = "8d1e6f4a-2b3c-4d5e-8f90-1a2b3c4d5e6f"
+SAMPLE_SESSION_ID = "5b2f9c1e-7a3d-4e8f-9b6a-0c1d2e3f4a5b"
 _HOST = "a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com"
 
 
@@ -61,7 +62,7 @@ def http_event(method: str, route_path: str, *, body: Any = None, public: bool =
                 "api_key_id": "",
                 "api_key_account_id": "",
                 "scopes": "",
-                "session_id": "5b2f9c1e-7a3d-4e8f-9b6a-0c1d2e3f4a5b",
+                "session_id": SAMPLE_SESSION_ID,
             }
         }
     if parameters:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
 
+from localrun.events import SAMPLE_ACCOUNT_ID, SAMPLE_SESSION_ID, SAMPLE_USER_ID
 from localrun.invoke import LocalLambda
 from localrun.template import load_template
 
@@ -28,8 +30,29 @@ def event_for(function_id: str) -> dict[str, Any]:
     return json.loads((ROOT / "events" / area_op.with_suffix(".json")).read_text())  # type: ignore[no-any-return]
 
 
+@pytest.fixture
+def sample_tenant(db: sa.Engine) -> None:
+    """The user, account and session the sample events name, so they reach real code paths."""
+    from sqlalchemy.orm import Session
+
+    from primecloud.models.iam import Account, AccountMember, User
+    from tests.factories import make_session_token
+
+    with Session(db) as session, session.begin():
+        user = User(id=UUID(SAMPLE_USER_ID), email="sample@example.test", name="Sample", password_hash=None)
+        session.add(user)
+        session.flush()
+        session.add(Account(id=UUID(SAMPLE_ACCOUNT_ID), name="Sample", slug="sample", owner_user_id=user.id))
+        session.flush()
+        session.add(AccountMember(account_id=UUID(SAMPLE_ACCOUNT_ID), user_id=user.id, role="owner"))
+        _, user_session = make_session_token(session, user.id)
+        user_session.id = UUID(SAMPLE_SESSION_ID)
+
+
 @pytest.mark.parametrize("function_id", FUNCTIONS)
-def test_function_answers_its_sample_event(runtime: LocalLambda, db: sa.Engine, function_id: str) -> None:
+def test_function_answers_its_sample_event(
+    runtime: LocalLambda, db: sa.Engine, sample_tenant: None, function_id: str
+) -> None:
     event = event_for(function_id)
     if function_id == TEMPLATE.authorizer_function_id:
         # the sample token is not a live one: the authorizer refuses it the way API Gateway expects

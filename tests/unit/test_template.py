@@ -24,9 +24,10 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/password-reset"),
     ("POST", "/v1/auth/password-reset/confirm"),
-    ("POST", "/v1/invitations/accept"),
+    # POST /v1/invitations/accept is signed in: a new user accepts through signup's invitation_token.
     ("GET", "/v1/shares/{token}"),
     ("GET", "/v1/pricing"),
+    ("GET", "/v1/vps-plans"),
 }
 
 FUNCTION_IDS = sorted(functions())

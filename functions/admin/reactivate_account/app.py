@@ -1,0 +1,30 @@
+"""POST /v1/admin/accounts/{account_id}/reactivate: platform staff reactivate a suspended account."""
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Depends
+
+from primecloud.api import UserContext, app_for, platform_admin_access
+from primecloud.schemas.iam import AccountOut, StatusChange
+from primecloud.services import accounts
+
+app = app_for(__name__)
+
+
+@app.post(
+    "/v1/admin/accounts/<account_id>/reactivate",
+    responses={
+        404: {"description": "No such account (or it is closed)"},
+        409: {"description": "The account is not suspended"},
+    },
+)
+def reactivate_account(
+    account_id: UUID,
+    ctx: Annotated[UserContext, Depends(platform_admin_access)],
+    body: StatusChange | None = None,
+) -> AccountOut:
+    return accounts.reactivate(ctx.session, ctx.actor, account_id, body.reason if body else None)
+
+
+lambda_handler = app.handler

@@ -1,0 +1,173 @@
+"""Members of an account: listing, role changes, removal and leaving (DOMAIN.md section 2).
+
+An account always keeps at least one owner, and ``accounts.owner_user_id`` always names one
+of its owners. Changes that could take an owner away lock the account's owner rows first, in
+id order, so two concurrent demotions can't both see "another owner is left".
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from primecloud import clock
+from primecloud.access import role_at_least
+from primecloud.actor import Actor
+from primecloud.errors import Conflict, Forbidden, NotFound
+from primecloud.models.enums import AccountRole
+from primecloud.models.iam import Account, AccountMember, ApiKey, User
+from primecloud.models.storage import Bucket, BucketPermission
+from primecloud.pagination import paginate
+from primecloud.schemas.common import Page
+from primecloud.schemas.iam import MemberOut
+from primecloud.services import audit
+
+OWNER = AccountRole.OWNER.value
+LAST_OWNER = "The account's last owner can be neither removed nor demoted: transfer ownership first."
+
+
+def _out(membership: AccountMember, user: User) -> MemberOut:
+    return MemberOut(
+        id=membership.id,
+        user_id=membership.user_id,
+        email=user.email,
+        name=user.name,
+        role=membership.role,
+        joined_at=membership.created_at,
+    )
+
+
+def list_members(session: Session, account_id: UUID, *, limit: int, cursor: str | None) -> Page[MemberOut]:
+    """The account's members, longest-standing first."""
+    page = paginate(
+        session,
+        select(AccountMember).where(AccountMember.account_id == account_id),
+        keys=[AccountMember.created_at, AccountMember.id],
+        limit=limit,
+        cursor=cursor,
+        to_item=lambda membership: membership,
+        descending=False,
+    )
+    # paginate yields one entity per row: the page's users come in one more statement.
+    user_ids = [membership.user_id for membership in page.items]
+    users = {user.id: user for user in session.scalars(select(User).where(User.id.in_(user_ids)))}
+    return Page[MemberOut](
+        items=[_out(membership, users[membership.user_id]) for membership in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+def lock_membership(
+    session: Session, account_id: UUID, user_id: UUID
+) -> tuple[AccountMember | None, list[AccountMember]]:
+    """``user_id``'s membership and the account's owners, locked in id order."""
+    rows = list(
+        session.scalars(
+            select(AccountMember)
+            .where(
+                AccountMember.account_id == account_id,
+                or_(AccountMember.user_id == user_id, AccountMember.role == OWNER),
+            )
+            .order_by(AccountMember.id)
+            .with_for_update()
+        )
+    )
+    target = next((row for row in rows if row.user_id == user_id), None)
+    return target, [row for row in rows if row.role == OWNER]
+
+
+def _hand_over_owner_id(account: Account, leaving_user_id: UUID, owners: list[AccountMember]) -> None:
+    """Keep accounts.owner_user_id on an owner when the one it names stops being one."""
+    if account.owner_user_id != leaving_user_id:
+        return
+    remaining = [owner.user_id for owner in owners if owner.user_id != leaving_user_id]
+    if not remaining:
+        raise Conflict(LAST_OWNER)
+    account.owner_user_id = remaining[0]
+
+
+def change_role(
+    session: Session, actor: Actor, account: Account, caller_role: str, user_id: UUID, *, new_role: AccountRole
+) -> MemberOut:
+    """Owners may change any role; admins may change non-owners' roles, but never grant owner."""
+    if caller_role != OWNER and new_role == OWNER:
+        raise Forbidden("Only an owner can make someone an owner.")
+    target, owners = lock_membership(session, account.id, user_id)
+    if target is None:
+        raise NotFound("No such member in this account.")
+    if caller_role != OWNER and target.role == OWNER:
+        raise Forbidden("Only an owner can change an owner's role.")
+    old_role = target.role
+    if new_role != old_role:
+        if old_role == OWNER:
+            if len(owners) == 1:
+                raise Conflict(LAST_OWNER)
+            _hand_over_owner_id(account, user_id, owners)
+        target.role = new_role.value
+        audit.record(
+            session,
+            actor,
+            "member.role_change",
+            account_id=account.id,
+            target_type="user",
+            target_id=user_id,
+            old={"role": old_role},
+            new={"role": new_role.value},
+            severity="warning" if OWNER in (old_role, new_role) else "info",
+        )
+        session.flush()
+    user = session.get_one(User, user_id)
+    return _out(target, user)
+
+
+def remove(session: Session, actor: Actor, account: Account, caller_role: str, user_id: UUID) -> None:
+    """Admins remove non-owners, owners anyone; every member may remove themselves (leave)."""
+    leaving = user_id == actor.user_id
+    if not leaving and not role_at_least(caller_role, AccountRole.ADMIN.value):
+        raise Forbidden("This needs the admin role or higher, unless you remove yourself.")
+    target, owners = lock_membership(session, account.id, user_id)
+    if target is None:
+        raise NotFound("No such member in this account.")
+    if target.role == OWNER:
+        if not leaving and caller_role != OWNER:
+            raise Forbidden("Only an owner can remove an owner.")
+        if len(owners) == 1:
+            raise Conflict(LAST_OWNER)
+    detach(session, account, target, owners)
+    audit.record(
+        session,
+        actor,
+        "member.remove",
+        account_id=account.id,
+        target_type="user",
+        target_id=user_id,
+        old={"role": target.role},
+        new={"left": leaving},
+        severity="warning" if target.role == OWNER else "info",
+    )
+    session.flush()
+
+
+def detach(session: Session, account: Account, membership: AccountMember, owners: list[AccountMember]) -> None:
+    """Take a user out of an account with what only made sense as a member: their bucket
+    permissions there and the API keys they made for it (a key acts for its creator)."""
+    if membership.role == OWNER:
+        _hand_over_owner_id(account, membership.user_id, owners)
+    session.execute(
+        delete(BucketPermission).where(
+            BucketPermission.user_id == membership.user_id,
+            BucketPermission.bucket_id.in_(select(Bucket.id).where(Bucket.account_id == account.id)),
+        )
+    )
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.account_id == account.id,
+            ApiKey.created_by == membership.user_id,
+            ApiKey.revoked_at.is_(None),
+        )
+        .values(revoked_at=clock.now())
+    )
+    session.delete(membership)
