@@ -7,7 +7,7 @@ TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 PYENV_PYTHONS ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: dev test test-fast lint format typecheck validate build bench venv tools openapi clean
+.PHONY: dev test test-fast lint format typecheck validate build bench venv tools openapi openapi-check clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -30,6 +30,13 @@ dev: venv
 
 test: venv
 	$(PY) -m pytest
+
+# openapi.json from the handlers' routes and models; openapi-check fails when it is stale (CI).
+openapi: venv
+	$(PY) -m localrun openapi
+
+openapi-check: venv
+	$(PY) -m localrun openapi --check
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""``python -m localrun <command>``: gateway, invoke, fire, routes, ensure-openssh, dev."""
+"""``python -m localrun <command>``: gateway, invoke, fire, routes, openapi, ensure-openssh, dev."""
 
 from __future__ import annotations
 
@@ -70,6 +70,34 @@ def _cmd_routes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    import time
+
+    from localrun import openapi
+
+    started = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # what a handler module prints at import stays off stdout
+            if args.check:
+                problems = openapi.check(args.template, args.output)
+            else:
+                target = openapi.write(args.template, args.output)
+    except openapi.OpenAPIError as error:
+        print(f"cannot generate openapi.json: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    if not args.check:
+        print(f"wrote {target} ({elapsed:.1f}s)")
+        return 0
+    if problems:
+        print("openapi.json is out of date:", file=sys.stderr)
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 1
+    print(f"openapi.json is up to date with the handlers and template.yaml ({elapsed:.1f}s)")
+    return 0
+
+
 def _cmd_ensure_openssh(_: argparse.Namespace) -> int:
     from localrun.sshd import ensure_openssh
 
@@ -117,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     fire.set_defaults(run=_cmd_fire)
 
     command("routes", "list the template's routes (in match order) and schedules").set_defaults(run=_cmd_routes)
+    openapi = command("openapi", "write openapi.json from the handlers' routes and models (--check: verify it)")
+    openapi.add_argument("--check", action="store_true", help="exit 1 when openapi.json is stale or off the template")
+    openapi.add_argument("--output", type=Path, help="the document (default: openapi.json next to the template)")
+    openapi.set_defaults(run=_cmd_openapi)
     command("ensure-openssh", "install OpenSSH's sshd when missing", template=False).set_defaults(
         run=_cmd_ensure_openssh
     )
