@@ -112,3 +112,24 @@ def make_tenant(engine: sa.Engine, name: str = "Acme") -> Tenant:
         for role in ("admin", "member", "viewer"):
             members[role] = add_member(session, account, role)
         return Tenant(account.id, members)
+
+
+def make_bucket(engine: sa.Engine, account_id: uuid.UUID, name: str | None = None, **fields: object) -> uuid.UUID:
+    """A live bucket: the row, and the bucket in the storage backend (moto in tests)."""
+    from primecloud.adapters import registry
+    from primecloud.models.storage import Bucket
+
+    name = name or f"b-{uuid.uuid4().hex[:20]}"
+    registry.storage().create_bucket(name)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        bucket = Bucket(account_id=account_id, name=name, region="us-east-1", **fields)
+        session.add(bucket)
+        session.flush()
+        return bucket.id
+
+
+def grant(engine: sa.Engine, bucket_id: uuid.UUID, user_id: uuid.UUID, level: str) -> None:
+    from primecloud.models.storage import BucketPermission
+
+    with Session(engine) as session, session.begin():
+        session.add(BucketPermission(bucket_id=bucket_id, user_id=user_id, level=level))

@@ -97,3 +97,21 @@ def test_problem_body_and_money_serialization() -> None:
     from decimal import Decimal
 
     assert json_dumps({"total": Decimal("12.30")}) == '{"total":"12.30"}'
+
+
+@pytest.mark.parametrize(
+    ("role", "granted", "expected"),
+    [
+        ("owner", None, "admin"),
+        ("admin", "read", "admin"),
+        ("member", None, None),
+        ("member", "write", "write"),
+        ("member", "admin", "admin"),
+        ("viewer", None, None),
+        ("viewer", "admin", "read"),  # a viewer reads at most, whatever was granted
+    ],
+)
+def test_effective_bucket_level(role: str, granted: str | None, expected: str | None) -> None:
+    from primecloud.access import effective_bucket_level
+
+    assert effective_bucket_level(role, granted) == expected

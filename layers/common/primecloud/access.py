@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from primecloud.models.iam import Account
+    from primecloud.models.storage import Bucket
 
 ROLE_RANK = {"viewer": 0, "member": 1, "admin": 2, "owner": 3}
 
@@ -131,3 +132,58 @@ def resolve_account_access(
     if mutation and not allow_when_suspended and account.status == "suspended":
         raise AccountSuspended("The account is suspended: it can read and pay, not change anything.")
     return account, role
+
+
+LEVEL_RANK = {"read": 0, "write": 1, "admin": 2}
+
+
+def effective_bucket_level(role: str, granted: str | None) -> str | None:
+    """What a member may do in one bucket: owners and admins everything; members their grant;
+    viewers their grant capped at read; None when they hold no grant (the bucket is invisible)."""
+    if role_at_least(role, "admin"):
+        return "admin"
+    if granted is None:
+        return None
+    if role == "viewer":
+        return "read"
+    return granted
+
+
+def resolve_bucket_access(
+    session: Session,
+    account: Account,
+    role: str,
+    user_id: UUID,
+    raw_bucket_id: str | UUID,
+    *,
+    min_level: str,
+) -> tuple[Bucket, str]:
+    """The live bucket of ``account`` and the caller's level in it, or NotFound/Forbidden.
+
+    One query: the bucket with the caller's grant on it (if any).
+    """
+    from sqlalchemy import and_, select
+
+    from primecloud.models.storage import Bucket, BucketPermission
+
+    try:
+        bucket_id = raw_bucket_id if isinstance(raw_bucket_id, UUID) else UUID(str(raw_bucket_id))
+    except ValueError:
+        raise NotFound("No such bucket.") from None
+    row = session.execute(
+        select(Bucket, BucketPermission.level)
+        .outerjoin(
+            BucketPermission,
+            and_(BucketPermission.bucket_id == Bucket.id, BucketPermission.user_id == user_id),
+        )
+        .where(Bucket.id == bucket_id, Bucket.account_id == account.id, Bucket.deleted_at.is_(None))
+    ).first()
+    if row is None:
+        raise NotFound("No such bucket.")
+    bucket, granted = row
+    level = effective_bucket_level(role, granted)
+    if level is None:
+        raise NotFound("No such bucket.")  # a bucket you hold nothing on does not exist for you
+    if LEVEL_RANK[level] < LEVEL_RANK[min_level]:
+        raise Forbidden(f"This needs {min_level} permission on the bucket; you have {level}.")
+    return bucket, level

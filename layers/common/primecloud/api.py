@@ -33,7 +33,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
-from primecloud.access import Principal, resolve_account_access
+from primecloud.access import Principal, resolve_account_access, resolve_bucket_access
 from primecloud.actor import Actor
 from primecloud.errors import BadRequest, PrimeCloudError, Unauthorized, Unavailable
 from primecloud.observability import logger, tracer
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from primecloud.models.iam import Account
+    from primecloud.models.storage import Bucket
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://primecloud.dev/problems/"
@@ -339,6 +340,49 @@ def account_access(
             principal=principal,
             account=account,
             role=role,
+        )
+
+    return dependency
+
+
+@dataclass(kw_only=True)
+class BucketContext(AccountContext):
+    """A member allowed ``level`` (read/write/admin) on ``bucket`` of ``account``."""
+
+    bucket: Bucket
+    level: str
+
+
+def bucket_access(
+    min_level: str = "read", scope: str | None = None, *, allow_when_suspended: bool = False
+) -> Callable[[Request], BucketContext]:
+    """The tenant check plus the bucket check for routes under .../buckets/{bucket_id}.
+
+    Owners and admins reach every bucket; members and viewers only buckets they hold a
+    permission on (viewers read at most). A bucket of another account, a deleted one, or one
+    the caller holds nothing on is 404; too low a level is 403.
+    """
+    account_dependency = account_access("viewer", scope, allow_when_suspended=allow_when_suspended)
+
+    def dependency(request: Request) -> BucketContext:
+        account_ctx = account_dependency(request)
+        bucket, level = resolve_bucket_access(
+            account_ctx.session,
+            account_ctx.account,
+            account_ctx.role,
+            account_ctx.principal.user_id,
+            request.path_parameters.get("bucket_id", ""),
+            min_level=min_level,
+        )
+        return BucketContext(
+            session=account_ctx.session,
+            actor=account_ctx.actor,
+            request=request,
+            principal=account_ctx.principal,
+            account=account_ctx.account,
+            role=account_ctx.role,
+            bucket=bucket,
+            level=level,
         )
 
     return dependency
