@@ -36,7 +36,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from primecloud.access import Principal, resolve_account_access, resolve_bucket_access
 from primecloud.actor import Actor
 from primecloud.errors import BadRequest, PrimeCloudError, Unauthorized, Unavailable
-from primecloud.observability import logger, tracer
+from primecloud.observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -427,7 +427,6 @@ class App(APIGatewayHttpResolver):
         resolver = self
 
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-        @tracer.capture_lambda_handler(capture_response=False)
         def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             response: dict[str, Any] = resolver.resolve(event, context)
             if response.get("statusCode") in (204, 304):

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, field_validator
 
-from primecloud.models.enums import AccountRole
+from primecloud.enums import AccountRole
 from primecloud.schemas.common import DecimalString, Schema
 
 # Stored as given, matched case-insensitively; a deliberately loose check (a mail proves it).

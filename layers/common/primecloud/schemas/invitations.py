@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from primecloud.models.enums import AccountRole
+from primecloud.enums import AccountRole
 from primecloud.schemas.common import Schema
 from primecloud.schemas.iam import EmailAddress
 
