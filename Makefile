@@ -7,7 +7,7 @@ TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 PYENV_PYTHONS ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: dev test test-fast lint format typecheck validate build bench venv tools openapi openapi-check clean
+.PHONY: bench-smoke dev test test-fast lint format typecheck validate build bench venv tools openapi openapi-check clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -53,6 +53,12 @@ validate: tools
 
 build: tools
 	PYENV_VERSION=$(PYENV_PYTHONS) PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH sam build --parallel --cached
+
+bench: venv
+	$(PY) -m bench
+
+bench-smoke: venv
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,136 @@
+"""Warm API latency: in-process invocations (event in, response out, real PostgreSQL) against a
+raw pg8000 `SELECT 1` round trip; SQL statements per request at two list sizes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bench.harness import ROOT, Figure, measure, progress
+
+
+def _event(
+    method: str, route: str, path_values: dict[str, str], user_id: uuid.UUID, body: Any = None
+) -> dict[str, Any]:
+    from localrun.events import http_event
+
+    event = http_event(method, route, body=body)
+    raw = route
+    for name, value in path_values.items():
+        raw = raw.replace("{" + name + "}", value)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = raw
+    event["pathParameters"] = path_values
+    event["requestContext"]["authorizer"]["lambda"].update({"user_id": str(user_id), "session_id": ""})
+    return event
+
+
+class _StatementCounter:
+    def __init__(self) -> None:
+        from sqlalchemy import event
+
+        from primecloud.db import get_engine
+
+        self.count = 0
+        event.listen(get_engine(), "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+    def during(self, action: Callable[[], object]) -> int:
+        self.count = 0
+        action()
+        return self.count
+
+
+def run(repeats: int, list_size: int) -> list[Figure]:
+    import pg8000.native
+    from sqlalchemy import make_url
+    from sqlalchemy.orm import Session
+
+    from localrun.invoke import LocalLambda
+    from localrun.moto import bootstrap_aws, start_moto
+    from localrun.postgres import run_alembic, start_embedded
+    from localrun.template import load_template
+    from primecloud import db
+    from primecloud.config import get_settings
+    from tests.factories import add_member, make_account, make_user
+
+    progress("warm API: starting PostgreSQL and moto")
+    postgres = start_embedded(ROOT / ".local" / "pgbench", "primecloud_bench")
+    moto = start_moto(port=0)
+    try:
+        os.environ.update(bootstrap_aws(moto.url))
+        os.environ.update(
+            {"DATABASE_URL": postgres.url, "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+        )
+        get_settings.cache_clear()
+        db.reset_engine()
+        run_alembic(postgres.url, "downgrade", "base")
+        run_alembic(postgres.url, "upgrade", "head")
+
+        with Session(db.get_engine(), expire_on_commit=False) as session, session.begin():
+            owner = make_user(session)
+            account = make_account(session, owner, name="Bench")
+            small = make_account(session, owner, name="Bench small")
+            for _ in range(list_size - 1):
+                add_member(session, account, "member")
+            for _ in range(9):
+                add_member(session, small, "member")
+        runtime = LocalLambda(load_template(ROOT / "template.yaml"))
+        counter = _StatementCounter()
+
+        url = make_url(postgres.url)
+        raw = pg8000.native.Connection(user="postgres", database=url.database, unix_sock=url.query["unix_sock"])
+        select_one = measure(lambda: raw.run("SELECT 1"), repeats=repeats * 5, warmups=20)
+        raw.close()
+        progress(f"  baseline SELECT 1: p50 {select_one.median * 1e6:.0f} µs")
+
+        account_path = {"account_id": str(account.id)}
+        small_path = {"account_id": str(small.id)}
+        cases: list[tuple[str, str, str, dict[str, str], dict[str, str] | None]] = [
+            ("GetAccountFunction", "GET", "/v1/accounts/{account_id}", account_path, None),
+            ("GetMeFunction", "GET", "/v1/me", {}, None),
+            ("ListMembersFunction", "GET", "/v1/accounts/{account_id}/members", account_path, small_path),
+        ]
+        figures = []
+        for function_id, method, route, path_values, small_values in cases:
+            if function_id not in runtime.template.functions:
+                continue
+            big_event = _event(method, route, path_values, owner.id)
+            big_event["queryStringParameters"] = {"limit": "100"}
+            big_event["rawQueryString"] = "limit=100"
+
+            def call(event: dict[str, Any] = big_event, fid: str = function_id) -> object:
+                result = runtime.invoke(fid, event)
+                assert result["statusCode"] < 400, result
+                return result
+
+            stats = measure(call, repeats=repeats, warmups=3)
+            statements = counter.during(call)
+            notes: dict[str, object] = {"p99_s": stats.percentile(0.99), "statements": statements}
+            if small_values is not None:
+                small_event = _event(method, route, small_values, owner.id)
+                notes["statements_at_10"] = counter.during(lambda e=small_event, f=function_id: runtime.invoke(f, e))
+                notes["statements_at_list_size"] = statements
+            figure = Figure(
+                group="warm_api",
+                name=f"{method} {route}",
+                value=stats.median,
+                baseline_name="pg8000 SELECT 1",
+                baseline=select_one.median,
+                budget=4.0 if method == "GET" else None,
+                spread=stats.spread,
+                notes=notes,
+            )
+            figures.append(figure)
+            progress(
+                f"  {figure.name}: p50 {stats.median * 1000:.2f} ms p99 {stats.percentile(0.99) * 1000:.2f} ms "
+                f"({figure.ratio:.1f}x), {statements} statements"
+            )
+        return figures
+    finally:
+        db.reset_engine()
+        moto.stop()
+        postgres.stop()
