@@ -92,11 +92,19 @@ class _WarmFunction:
 
 @dataclass
 class LocalLambda:
-    """Warm containers for every function of a template: each module is imported once, then reused."""
+    """Warm containers for every function of a template, scaled like Lambda.
+
+    A container (one import of the handler module) serves one invocation at a time; a request
+    that arrives while every container of its function is busy gets a new one (a cold start),
+    exactly as Lambda scales out. Module-level state of a handler (its resolver, its per-request
+    context) is therefore never shared by two concurrent requests.
+    """
 
     template: Template
-    _warm: dict[str, _WarmFunction] = field(default_factory=dict)
-    _load_lock: threading.Lock = field(default_factory=threading.Lock)
+    _idle: dict[str, list[_WarmFunction]] = field(default_factory=dict)
+    _first: dict[str, _WarmFunction] = field(default_factory=dict)
+    _containers: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         # The layer is /opt/python in Lambda: on sys.path for every function.
@@ -105,21 +113,26 @@ class LocalLambda:
                 sys.path.insert(0, str(layer_path))
 
     def module(self, function_id: str) -> ModuleType:
-        """The loaded handler module of ``function_id`` (imported on first use, like a cold start)."""
-        return self._load(self.template.function(function_id)).module
+        """The first container's handler module of ``function_id`` (imported on first use)."""
+        return self._first_container(self.template.function(function_id)).module
 
     def handler(self, spec: FunctionSpec) -> Handler:
-        return self._load(spec).handler
+        return self._first_container(spec).handler
+
+    def containers(self, function_id: str) -> int:
+        """How many containers ``function_id`` has scaled to so far."""
+        return self._containers.get(function_id, 0)
 
     def invoke(self, function: str | FunctionSpec, event: Any, request_id: str | None = None) -> Any:
-        """Call the handler with ``event`` and a fresh context; return the marshalled result."""
+        """Call the handler in an idle container with ``event``; return the marshalled result."""
         spec = function if isinstance(function, FunctionSpec) else self.template.find(function)
-        handler = self.handler(spec)
+        container = self._acquire(spec)
         context = make_context(spec, request_id)
         started = time.perf_counter()
         try:
-            return marshal(handler(event, context))
+            return marshal(container.handler(event, context))
         finally:
+            self._release(spec, container)
             elapsed = time.perf_counter() - started
             if elapsed > spec.timeout:
                 logger.warning(
@@ -129,18 +142,28 @@ class LocalLambda:
                     spec.timeout,
                 )
 
-    def _load(self, spec: FunctionSpec) -> _WarmFunction:
-        warm = self._warm.get(spec.logical_id)
-        if warm is not None:
-            return warm
-        with self._load_lock:
-            warm = self._warm.get(spec.logical_id)
-            if warm is None:
-                warm = self._warm[spec.logical_id] = _import_handler(spec)
-            return warm
+    def _first_container(self, spec: FunctionSpec) -> _WarmFunction:
+        container = self._acquire(spec)
+        self._release(spec, container)
+        return self._first[spec.logical_id]
+
+    def _acquire(self, spec: FunctionSpec) -> _WarmFunction:
+        with self._lock:
+            idle = self._idle.setdefault(spec.logical_id, [])
+            if idle:
+                return idle.pop()
+            number = self._containers.get(spec.logical_id, 0) + 1
+            self._containers[spec.logical_id] = number
+            container = _import_handler(spec, suffix="" if number == 1 else f"_{number}")
+            self._first.setdefault(spec.logical_id, container)
+            return container
+
+    def _release(self, spec: FunctionSpec, container: _WarmFunction) -> None:
+        with self._lock:
+            self._idle.setdefault(spec.logical_id, []).append(container)
 
 
-def _import_handler(spec: FunctionSpec) -> _WarmFunction:
+def _import_handler(spec: FunctionSpec, suffix: str = "") -> _WarmFunction:
     """Import ``Handler`` from ``CodeUri`` under a name of its own: every function's module is ``app``.
 
     The CodeUri folder is importable while the module loads (Lambda's /var/task), so ``import helpers``
@@ -155,7 +178,7 @@ def _import_handler(spec: FunctionSpec) -> _WarmFunction:
     if not file_path.is_file():
         raise FileNotFoundError(f"{spec.logical_id}: handler module {module_path} not found in {spec.code_uri}")
 
-    module_name = f"_localrun_{spec.logical_id}_{module_path.replace('.', '_')}"
+    module_name = f"_localrun_{spec.logical_id}_{module_path.replace('.', '_')}{suffix}"
     import_spec = importlib.util.spec_from_file_location(module_name, file_path)
     if import_spec is None or import_spec.loader is None:
         raise ImportError(f"{spec.logical_id}: cannot load {file_path}")

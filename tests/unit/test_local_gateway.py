@@ -447,3 +447,46 @@ def test_cli_invoke_prints_the_result(tmp_path: Path) -> None:
         cwd=FIXTURE.parents[2],
     )
     assert json.loads(completed.stdout) == {"job": "JobFunction", "event": {"from": "file"}}
+
+
+def test_concurrent_invocations_get_containers_of_their_own() -> None:
+    """Like Lambda: a busy container never takes a second request; a new one is started."""
+    import threading
+
+    from localrun.invoke import LocalLambda
+    from localrun.template import load_template
+
+    runtime = LocalLambda(load_template(FIXTURE / "template.yaml"))
+    inside, release = threading.Barrier(2, timeout=10), threading.Event()
+    modules_seen: set[str] = set()
+
+    def hold(event: object, context: object) -> object:
+        inside.wait()  # both invocations are running at once
+        release.wait(10)
+        return {"statusCode": 200, "body": "{}"}
+
+    # every container imports its own module; patch the handler of each as it is created
+    from localrun import invoke as invoke_module
+
+    real_import = invoke_module._import_handler
+
+    def import_and_hold(spec: object, suffix: str = "") -> object:
+        container = real_import(spec, suffix)  # type: ignore[arg-type]
+        modules_seen.add(container.module.__name__)
+        return invoke_module._WarmFunction(module=container.module, handler=hold)
+
+    invoke_module._import_handler = import_and_hold  # type: ignore[assignment]
+    try:
+        runtime._idle.clear()
+        runtime._first.clear()
+        runtime._containers.clear()
+        threads = [threading.Thread(target=runtime.invoke, args=("EchoFunction", {})) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        release.set()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        invoke_module._import_handler = real_import
+    assert runtime.containers("EchoFunction") == 2
+    assert len(modules_seen) == 2  # two imports of the module: no state shared between them
