@@ -38,8 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     postgres = from_env_or_embedded("DATABASE_URL", LOCAL_DIR / "pgdata", "primecloud")
     moto = None
     server = None
+    sftpgo = None
     try:
         moto = start_moto(port=args.moto_port)
+        from localrun.sftpgo_stub import SftpGoStub
+
+        # SftpGo's REST API can't run here: a stub that enforces its documented shapes stands in.
+        sftpgo = SftpGoStub(api_key=os.environ.get("SFTPGO_API_KEY", "local-sftpgo-admin-key"))
+        sftpgo_url = sftpgo.start()
         os.environ.update(
             {
                 "DATABASE_URL": postgres.url,
@@ -48,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "POWERTOOLS_METRICS_NAMESPACE": "PrimeCloudLocal",
                 "POWERTOOLS_SERVICE_NAME": "primecloud",
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
+                "SFTPGO_URL": sftpgo_url,
+                "SFTPGO_API_KEY": sftpgo.api_key,
             }
         )
         os.environ.update(bootstrap_aws(moto.url))
@@ -67,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 PrimeCloud local stack is ready in {time.monotonic() - started:.1f}s
   API         {base}
   moto (AWS)  {moto.url}
+  SftpGo      {sftpgo_url} (a stub of its REST API; its users live in memory)
   PostgreSQL  {postgres.url}
 
 Demo users (password: {DEMO_PASSWORD}):
@@ -90,6 +99,8 @@ Ctrl-C stops everything.
     finally:
         if server is not None:
             server.server_close()
+        if sftpgo is not None:
+            sftpgo.stop()
         if moto is not None:
             moto.stop()
         postgres.stop()

@@ -245,7 +245,7 @@ def _complete_declared_responses(route: Any) -> None:
     for status, response in declared.items():
         if int(status) >= 400 and "content" not in response:
             declared[status] = {**response, "content": _problem_content(int(status))}
-    if not any(200 <= int(status) < 300 for status in declared):
+    if not any(200 <= int(status) < 400 for status in declared):  # a declared redirect is the success
         declared[route.status_code] = {"description": HTTPStatus(route.status_code).phrase}
     route.responses = declared
 

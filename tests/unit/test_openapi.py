@@ -137,7 +137,10 @@ def test_public_routes_have_no_security_and_all_others_need_a_bearer_token(
 def test_every_success_response_has_a_schema(operations: list[Operation]) -> None:
     for method, path, operation in operations:
         successes = {code: r for code, r in operation["responses"].items() if code.startswith("2")}
-        assert successes, f"{method} {path} documents no 2xx response"
+        redirects = {code: r for code, r in operation["responses"].items() if code.startswith("3")}
+        assert successes or redirects, f"{method} {path} documents no 2xx or 3xx response"
+        for code, response in redirects.items():
+            assert "Location" in response.get("headers", {}), f"{method} {path} {code}: a redirect names its Location"
         for code, response in successes.items():
             if code == "204":
                 assert "content" not in response, f"{method} {path}: a 204 has no body"
