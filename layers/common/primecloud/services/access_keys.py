@@ -21,10 +21,11 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
+from primecloud.compensation import undo_unless_committed
 from primecloud.enums import AccessKeyStatus, BucketStatus
 from primecloud.errors import Conflict, Invalid, NotFound, PrimeCloudError
 from primecloud.models.iam import Account
@@ -111,36 +112,6 @@ def _policy_names(live: dict[uuid.UUID, str], key: AccessKey) -> list[str]:
     return sorted(live[bucket_id] for bucket_id in key.allowed_bucket_ids if bucket_id in live)
 
 
-def _undo_unless_committed(session: Session, what: str, undo: Callable[[], None]) -> Callable[[], None]:
-    """Run ``undo`` (a backend change's reverse) once if the session's transaction ends without committing.
-
-    It runs when the outermost transaction ends (rolled back, or closed after a failed commit),
-    after the session gave its connection back, so ``undo`` may open a session of its own. It is
-    returned so a caller can run it at once; it never raises (the original error matters more).
-    """
-    state = {"armed": True}
-
-    def run() -> None:
-        if not state["armed"]:
-            return
-        state["armed"] = False
-        try:
-            undo()
-        except Exception as exc:  # logged for an operator; the original error wins
-            logger.error("access key compensation failed", extra={"step": what, "error": type(exc).__name__})
-
-    def committed(_session: Session) -> None:
-        state["armed"] = False
-
-    def ended(_session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is None:
-            run()
-
-    event.listen(session, "after_commit", committed)
-    event.listen(session, "after_transaction_end", ended)
-    return run
-
-
 def _status_setter(credentials: TenantCredentials, access_key_id: str, status: str) -> Callable[[], None]:
     return lambda: _set_backend_status(credentials, access_key_id, status)
 
@@ -187,7 +158,7 @@ def create(
     session.flush()
 
     credential = credentials.create_credential(str(account.id), req.name, bucket_names)
-    remove_credential = _undo_unless_committed(
+    remove_credential = undo_unless_committed(
         session, "delete new credential", lambda: credentials.delete(credential.access_key_id)
     )
     try:
@@ -275,12 +246,12 @@ def update(
     access_key_id = key.access_key_id
     if new_policy is not None and old_policy is not None:
         credentials.update_policy(access_key_id, new_policy)
-        _undo_unless_committed(
+        undo_unless_committed(
             session, "restore policy", lambda: credentials.update_policy(access_key_id, old_policy or [])
         )
     if "status" in new:
         _set_backend_status(credentials, access_key_id, new["status"])
-        _undo_unless_committed(session, "restore status", _status_setter(credentials, access_key_id, old["status"]))
+        undo_unless_committed(session, "restore status", _status_setter(credentials, access_key_id, old["status"]))
     return _out(key)
 
 
@@ -344,7 +315,7 @@ def refresh_account_policies(
             committed = [key for key in _unrevoked_keys(fresh, account_id) if key.access_key_id in access_key_ids]
             _apply_policies(fresh, credentials, account_id, committed)
 
-    _undo_unless_committed(session, "resync policies", resync_committed)
+    undo_unless_committed(session, "resync policies", resync_committed)
     return changed
 
 
@@ -448,7 +419,7 @@ def _switch_status(
                 extra={"access_key": str(key.id), "reason": reason, "error": type(exc).__name__},
             )
             continue
-        _undo_unless_committed(
+        undo_unless_committed(
             session, f"restore status after {reason}", _status_setter(credentials, access_key_id, old_status)
         )
         key.status = status.value

@@ -14,19 +14,19 @@ name, so both refresh the keys' backend policies (``access_keys.refresh_account_
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, event, select
+from sqlalchemy import and_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from primecloud import clock
 from primecloud.access import effective_bucket_level, role_at_least
 from primecloud.actor import Actor
 from primecloud.adapters.storage import Capability, ObjectStorage, TenantCredentials
+from primecloud.compensation import undo_unless_committed
 from primecloud.enums import AccountRole, BucketStatus, PermissionLevel
 from primecloud.errors import Conflict, Forbidden, NotFound
 from primecloud.models.iam import Account
@@ -78,33 +78,6 @@ def _require_manager(role: str) -> None:
         raise Forbidden(MANAGERS_ONLY)
 
 
-def undo_unless_committed(session: Session, undo: Callable[[], None], what: str) -> None:
-    """Run ``undo`` when the session's current (outermost) transaction ends without a commit.
-
-    Best effort: a failing undo is logged, never raised, since it runs while the transaction
-    is being rolled back.
-    """
-    root = session.get_transaction()
-    committed = False
-
-    def on_commit(committing: Session) -> None:
-        nonlocal committed
-        if committing.get_transaction() is root and not committing.in_nested_transaction():
-            committed = True
-
-    def on_end(_session: Session, transaction: SessionTransaction) -> None:
-        # Listeners can't be removed while the event is dispatched; they go with the session.
-        if transaction is not root or committed:
-            return  # a savepoint ended, or the change is kept
-        try:
-            undo()
-        except Exception as exc:  # the purge job or an operator has to finish what this could not
-            logger.warning("storage undo failed", extra={"undo": what, "error": type(exc).__name__})
-
-    event.listen(session, "after_commit", on_commit)
-    event.listen(session, "after_transaction_end", on_end)
-
-
 # --------------------------------------------------------------------------- create
 
 
@@ -142,7 +115,7 @@ def create(
     # Taken in the backend (another platform's bucket on AWS, or a deleted one not purged yet) is 409 too.
     storage.create_bucket(bucket.name, region=bucket.region, versioning=req.versioning, lifecycle_rules=rules)
     name = bucket.name
-    undo_unless_committed(session, lambda: _discard(storage, name), f"delete new bucket {name}")
+    undo_unless_committed(session, f"delete new bucket {name}", lambda: _discard(storage, name))
 
     if req.quota_bytes is not None and Capability.QUOTAS in credentials.capabilities:
         credentials.set_bucket_quota(name, req.quota_bytes)
@@ -262,15 +235,15 @@ def update(
     if change_rules:
         storage.set_lifecycle(name, bucket.lifecycle_rules)
         old_rules = old["lifecycle_rules"]
-        undo_unless_committed(session, lambda: storage.set_lifecycle(name, old_rules), f"lifecycle of {name}")
+        undo_unless_committed(session, f"lifecycle of {name}", lambda: storage.set_lifecycle(name, old_rules))
     if change_quota and Capability.QUOTAS in credentials.capabilities:
         credentials.set_bucket_quota(name, bucket.quota_bytes)
         old_quota = old["quota_bytes"]
-        undo_unless_committed(session, lambda: credentials.set_bucket_quota(name, old_quota), f"quota of {name}")
+        undo_unless_committed(session, f"quota of {name}", lambda: credentials.set_bucket_quota(name, old_quota))
     if change_versioning:
         storage.set_versioning(name, bucket.versioning)
         old_versioning = old["versioning"]
-        undo_unless_committed(session, lambda: storage.set_versioning(name, old_versioning), f"versioning of {name}")
+        undo_unless_committed(session, f"versioning of {name}", lambda: storage.set_versioning(name, old_versioning))
 
     new = _settings(bucket)
     changed = {key for key in new if new[key] != old[key]}

@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from primecloud import clock
 from primecloud.actor import Actor
 from primecloud.adapters.sftpgo import PROVIDER_S3, LocalHome, S3Home, SftpGoClient, SftpUserNotFound
 from primecloud.adapters.storage import TenantCredentials
+from primecloud.compensation import undo_unless_committed
 from primecloud.errors import Conflict, NotFound, PrimeCloudError, Unavailable
 from primecloud.models.enums import SftpUserStatus
 from primecloud.models.iam import Account
@@ -83,37 +84,6 @@ def _live_bucket(session: Session, account: Account, bucket_id: UUID) -> Bucket:
     return bucket
 
 
-class _UndoUnlessCommitted:
-    """Reverse one backend change if the session's transaction ends without committing.
-
-    That covers an error later in the request (the edge rolls back on any status >= 400) and a
-    commit that fails. It runs after the session gave its connection back, at most once, and
-    never raises: a failure is logged for an operator (the original error matters more).
-    """
-
-    def __init__(self, session: Session, what: str, undo: Callable[[], None]) -> None:
-        self.what = what
-        self.undo = undo
-        self.armed = True
-        event.listen(session, "after_commit", self._committed)
-        event.listen(session, "after_transaction_end", self._ended)
-
-    def cancel(self) -> None:
-        self.armed = False
-
-    def _committed(self, _session: Session) -> None:
-        self.armed = False
-
-    def _ended(self, _session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is not None or not self.armed:
-            return
-        self.armed = False
-        try:
-            self.undo()
-        except Exception as exc:
-            logger.error("sftp compensation failed", extra={"step": self.what, "error": type(exc).__name__})
-
-
 def create(
     session: Session, actor: Actor, account: Account, req: SftpUserCreate, backends: SftpBackends
 ) -> SftpUserCreated:
@@ -161,7 +131,7 @@ def create(
         credentials = backends.credentials()
         credential = credentials.create_credential(str(account.id), f"sftp:{login}", [bucket.name])
         key_id = credential.access_key_id
-        _UndoUnlessCommitted(session, "delete credential", lambda: credentials.delete(key_id))
+        undo_unless_committed(session, "delete credential", lambda: credentials.delete(key_id))
         home = S3Home(
             bucket=bucket.name,
             region=bucket.region,
@@ -173,7 +143,7 @@ def create(
     else:
         home = LocalHome(home_dir=f"{client.home_base}/{account.id}/{folder}")
     # Armed before the call: SftpGo may create the user and the answer still be lost.
-    remove_user = _UndoUnlessCommitted(session, "delete sftpgo user", lambda: client.delete_user(login))
+    remove_user = undo_unless_committed(session, "delete sftpgo user", lambda: client.delete_user(login))
     try:
         client.create_user(
             login,
@@ -294,7 +264,7 @@ def _switch_all(
             result.failed.append(user.username)
             continue
         switch_back = functools.partial(client.disable_user if enable else client.enable_user, user.username)
-        _UndoUnlessCommitted(session, "switch sftpgo user back", switch_back)
+        undo_unless_committed(session, "switch sftpgo user back", switch_back)
         user.status = target
         audit.record(
             session,
