@@ -182,3 +182,14 @@ def sshd() -> Iterator[SshServer]:
     server = start_sshd()
     yield server
     server.stop()
+
+
+def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
+    """An RFC 9457 problem of ``status`` and type ``.../slug``, naming its request, with no traceback."""
+    assert r.status == status, r
+    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
+    body: dict[str, Any] = r.json
+    assert body["type"].endswith("/" + slug) and body["status"] == status, body
+    assert body["request_id"], "every problem names the request"
+    assert "Traceback" not in r.text
+    return body

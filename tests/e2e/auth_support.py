@@ -82,15 +82,6 @@ def sent_emails(to: str) -> list[Any]:
     return [message for message in messages if to in message.destinations.get("ToAddresses", [])]
 
 
-def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
-    assert r.status == status, r
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    body: dict[str, Any] = r.json
-    assert body["type"].endswith("/" + slug) and body["status"] == status
-    assert body["request_id"]
-    return body
-
-
 def move_clock(monkeypatch: pytest.MonkeyPatch, delta: timedelta) -> datetime:
     """Let the services' clock run ``delta`` ahead of real time; returns the moved 'now'."""
     real_now = clock.now

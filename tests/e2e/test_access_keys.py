@@ -25,7 +25,7 @@ from primecloud.models.iam import Account
 from primecloud.models.storage import AccessKey, Bucket
 from primecloud.models.system import AuditLog
 from primecloud.services import audit
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.factories import Tenant, make_api_key, make_bucket, make_tenant
 
 # --------------------------------------------------------------------------- fixtures and helpers
@@ -46,13 +46,6 @@ def buckets(api: ApiClient, db: sa.Engine, acme: Tenant) -> list[tuple[uuid.UUID
     """Three live buckets of Acme: (id, name)."""
     names = [f"acme-{index}-{uuid.uuid4().hex[:12]}" for index in range(3)]
     return [(make_bucket(db, acme.account_id, name), name) for name in names]
-
-
-def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
-    assert r.status == status, r
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    assert r.json["type"].endswith("/" + slug) and r.json["status"] == status
-    return r.json  # type: ignore[no-any-return]
 
 
 def keys_path(tenant: Tenant) -> str:

@@ -17,8 +17,7 @@ from primecloud import clock
 from primecloud.models.billing import UsageRecord
 from primecloud.models.iam import Account, AccountMember, User
 from primecloud.models.system import AuditLog, Notification
-from tests.conftest import ApiClient, ApiResponse
-from tests.e2e.test_foundation_http import assert_problem
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.factories import Tenant, make_api_key, make_session_token, make_tenant, make_user
 
 ROLES = ["owner", "admin", "member", "viewer"]

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from primecloud.models.iam import Account
 from primecloud.models.system import AuditLog, Notification
-from tests.conftest import ApiClient
-from tests.e2e.test_foundation_http import assert_problem
+from tests.conftest import ApiClient, assert_problem
 from tests.factories import Tenant, make_api_key, make_session_token, make_tenant, make_user
 
 

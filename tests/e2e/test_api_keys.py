@@ -15,7 +15,7 @@ from primecloud.access import SCOPES
 from primecloud.models.iam import Account, AccountMember, ApiKey
 from primecloud.models.system import AuditLog
 from primecloud.tokens import API_KEY_PREFIX, hash_token
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.factories import Tenant, make_api_key, make_tenant
 
 
@@ -27,14 +27,6 @@ def acme(db: sa.Engine) -> Tenant:
 @pytest.fixture
 def globex(db: sa.Engine) -> Tenant:
     return make_tenant(db, "Globex")
-
-
-def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
-    assert r.status == status, r
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    assert r.json["type"].endswith("/" + slug) and r.json["status"] == status
-    assert r.json["request_id"]
-    return r.json  # type: ignore[no-any-return]
 
 
 def keys_path(tenant: Tenant) -> str:

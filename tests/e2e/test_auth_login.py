@@ -13,16 +13,8 @@ from primecloud import passwords
 from primecloud.services import auth
 from primecloud.services.rate_limits import Window
 from primecloud.tokens import hash_token
-from tests.conftest import ApiClient
-from tests.e2e.auth_support import (
-    assert_problem,
-    audit_rows,
-    login,
-    make_password_user,
-    move_clock,
-    rows,
-    unique_email,
-)
+from tests.conftest import ApiClient, assert_problem
+from tests.e2e.auth_support import audit_rows, login, make_password_user, move_clock, rows, unique_email
 
 
 def test_login_returns_working_tokens_and_is_audited(api: ApiClient, db: sa.Engine) -> None:

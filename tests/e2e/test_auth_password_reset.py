@@ -14,10 +14,9 @@ from primecloud.errors import Unavailable
 from primecloud.passwords import verify_password
 from primecloud.services import auth
 from primecloud.tokens import hash_token
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.e2e.auth_support import (
     PasswordUser,
-    assert_problem,
     audit_rows,
     login,
     make_password_user,

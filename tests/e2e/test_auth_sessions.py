@@ -11,16 +11,8 @@ from sqlalchemy.orm import Session
 
 from primecloud.models.iam import User
 from primecloud.tokens import hash_token
-from tests.conftest import ApiClient
-from tests.e2e.auth_support import (
-    PasswordUser,
-    assert_problem,
-    audit_rows,
-    make_password_user,
-    move_clock,
-    rows,
-    signed_in,
-)
+from tests.conftest import ApiClient, assert_problem
+from tests.e2e.auth_support import PasswordUser, audit_rows, make_password_user, move_clock, rows, signed_in
 from tests.factories import make_account, make_api_key
 
 

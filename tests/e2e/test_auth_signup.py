@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from primecloud.models.iam import Invitation
 from primecloud.passwords import verify_password
 from primecloud.tokens import hash_token
-from tests.conftest import ApiClient
-from tests.e2e.auth_support import PASSWORD, assert_problem, audit_rows, rows, unique_email
+from tests.conftest import ApiClient, assert_problem
+from tests.e2e.auth_support import PASSWORD, audit_rows, rows, unique_email
 from tests.factories import make_tenant
 
 

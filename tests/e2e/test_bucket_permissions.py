@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from primecloud.models.iam import Account
 from primecloud.models.storage import BucketPermission
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, assert_problem
 from tests.e2e.test_buckets import EVERYONE, Crew, audit_entries, invalid_fields, make_crew
-from tests.e2e.test_foundation_http import assert_problem
 from tests.factories import Member, Tenant, add_member, make_tenant
 
 # Managing permissions needs admin on the bucket: owners and admins by role, members by an admin grant.

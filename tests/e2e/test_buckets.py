@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from primecloud.models.iam import Account
 from primecloud.models.storage import Bucket, BucketPermission, ObjectShare
 from primecloud.models.system import AuditLog
-from tests.conftest import ApiClient, ApiResponse
-from tests.e2e.test_foundation_http import assert_problem
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.factories import Member, Tenant, add_member, make_api_key, make_bucket, make_tenant
 
 ROLES = ["owner", "admin", "member", "viewer"]

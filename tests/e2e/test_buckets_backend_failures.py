@@ -16,7 +16,7 @@ from primecloud.adapters import registry
 from primecloud.adapters.storage import Capability
 from primecloud.errors import Unavailable
 from primecloud.models.storage import Bucket
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, assert_problem
 from tests.e2e.test_buckets import (
     Crew,
     audit_entries,
@@ -31,7 +31,6 @@ from tests.e2e.test_buckets import (
     s3_client,
     versioning_of,
 )
-from tests.e2e.test_foundation_http import assert_problem
 from tests.factories import Tenant, make_tenant
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from primecloud.models.iam import Account, ApiKey, User
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, assert_problem
 from tests.factories import Tenant, make_account, make_api_key, make_session_token, make_tenant, make_user
 
 
@@ -24,17 +24,6 @@ def acme(db: sa.Engine) -> Tenant:
 @pytest.fixture
 def globex(db: sa.Engine) -> Tenant:
     return make_tenant(db, "Globex")
-
-
-def assert_problem(response: object, status: int, slug: str) -> dict[str, object]:
-    r = response
-    assert r.status == status, r  # type: ignore[attr-defined]
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers  # type: ignore[attr-defined]
-    body = r.json  # type: ignore[attr-defined]
-    assert body["type"].endswith("/" + slug) and body["status"] == status
-    assert body["request_id"], "every problem names the request"
-    assert "Traceback" not in r.text  # type: ignore[attr-defined]
-    return body  # type: ignore[no-any-return]
 
 
 # --- health ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from primecloud.actor import Actor
 from primecloud.models.iam import Account, AccountMember, Invitation, User
 from primecloud.models.system import AuditLog, Notification
 from primecloud.tokens import hash_token
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.factories import Tenant, make_account, make_api_key, make_session_token, make_tenant, make_user
 
 TOKEN_PATTERN = re.compile(r"pci_[A-Za-z0-9_-]+")
@@ -52,14 +52,6 @@ def make_person(engine: sa.Engine, email: str | None = None) -> Person:
 
 def fresh_email() -> str:
     return f"new-{uuid.uuid4().hex[:10]}@example.test"
-
-
-def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
-    assert r.status == status, r
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    assert r.json["type"].endswith("/" + slug) and r.json["status"] == status
-    assert r.json["request_id"]
-    return r.json  # type: ignore[no-any-return]
 
 
 def invitations_path(tenant: Tenant) -> str:

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from primecloud.models.iam import Account, PasswordResetToken, User
 from primecloud.models.system import AuditLog
 from primecloud.passwords import hash_password, verify_password
-from tests.conftest import ApiClient
-from tests.e2e.test_foundation_http import assert_problem
+from tests.conftest import ApiClient, assert_problem
 from tests.factories import Member, Tenant, make_account, make_api_key, make_session_token, make_tenant
 
 PASSWORD = "correct horse battery"

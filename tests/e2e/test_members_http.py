@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 from primecloud.models.iam import Account, AccountMember, ApiKey
 from primecloud.models.storage import Bucket, BucketPermission
 from primecloud.models.system import AuditLog
-from tests.conftest import ApiClient
-from tests.e2e.test_foundation_http import assert_problem
+from tests.conftest import ApiClient, assert_problem
 from tests.factories import Member, Tenant, add_member, make_api_key, make_tenant
 
 ROLES = ["owner", "admin", "member", "viewer"]

@@ -21,7 +21,7 @@ from primecloud.models.billing import UsageRecord
 from primecloud.models.iam import Account
 from primecloud.models.storage import Bucket, ObjectFavorite, ObjectShare, ObjectTag
 from primecloud.models.system import AuditLog
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.factories import Tenant, make_api_key, make_bucket, make_tenant
 
 # --- helpers shared by the object, tag and favorite tests ---------------------------------------------
@@ -65,13 +65,6 @@ def put_object(s3: Any, engine: sa.Engine, bucket_id: uuid.UUID, key: str, body:
 
 def bucket_path(tenant: Tenant, bucket_id: uuid.UUID, rest: str = "") -> str:
     return f"/v1/accounts/{tenant.account_id}/buckets/{bucket_id}{rest}"
-
-
-def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
-    assert r.status == status, r
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    assert r.json["type"].endswith("/" + slug) and r.json["status"] == status, r.json
-    return r.json  # type: ignore[no-any-return]
 
 
 def error_fields(r: ApiResponse) -> list[str]:

@@ -23,7 +23,7 @@ from primecloud.models.storage import SftpUser
 from primecloud.models.system import AuditLog
 from primecloud.schemas.sftp_users import SftpUserCreate
 from primecloud.services import sftp_users
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.e2e.sftp_support import PUBLIC_KEY, iam_client, sftpgo_stub, tenant_iam_users  # noqa: F401
 from tests.factories import Tenant, make_api_key, make_bucket, make_tenant
 
@@ -81,13 +81,6 @@ def rows(engine: sa.Engine) -> list[SftpUser]:
 def audit_rows(engine: sa.Engine, action: str) -> list[AuditLog]:
     with Session(engine) as session:
         return list(session.scalars(sa.select(AuditLog).where(AuditLog.action == action)))
-
-
-def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
-    assert r.status == status, r
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    assert r.json["type"].endswith("/" + slug)
-    return r.json  # type: ignore[no-any-return]
 
 
 def fail_add_user(stub: SftpGoStub) -> None:

@@ -20,7 +20,7 @@ from primecloud.models.iam import Account
 from primecloud.models.storage import ObjectShare
 from primecloud.models.system import AuditLog
 from primecloud.tokens import hash_token
-from tests.conftest import ROOT, ApiClient, ApiResponse
+from tests.conftest import ROOT, ApiClient, ApiResponse, assert_problem
 from tests.factories import Tenant, grant, make_api_key, make_bucket, make_tenant
 
 CONTENT = b"quarterly numbers\n" + bytes(range(256)) * 64
@@ -57,13 +57,6 @@ def bucket(db: sa.Engine, acme: Tenant, api: ApiClient) -> StoredBucket:
     stored = StoredBucket(db, acme)
     stored.put()
     return stored
-
-
-def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
-    assert r.status == status, r
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    assert r.json["type"].endswith("/" + slug) and r.json["status"] == status
-    return r.json  # type: ignore[no-any-return]
 
 
 def create_share(
