@@ -45,7 +45,8 @@ def _chart(rows: list[dict[str, Any]]) -> None:
     for index, row in enumerate(rows):
         if row["budget"] is not None:
             axis.plot([row["budget"], row["budget"]], [index - 0.4, index + 0.4], color="black", linewidth=1)
-    axis.set_xlabel("ratio to the baseline measured in the same run (black tick: budget)")
+    axis.set_xscale("log")
+    axis.set_xlabel("ratio to the baseline measured in the same run, log scale (black tick: budget)")
     axis.invert_yaxis()
     axis.tick_params(axis="y", labelsize=7)
     figure.tight_layout()
