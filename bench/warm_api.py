@@ -11,19 +11,10 @@ from typing import Any
 from bench.harness import ROOT, Figure, measure, progress
 
 
-def _event(
-    method: str, route: str, path_values: dict[str, str], user_id: uuid.UUID, body: Any = None
-) -> dict[str, Any]:
-    from localrun.events import http_event
+def _event(method: str, route: str, path_values: dict[str, str], user_id: uuid.UUID) -> dict[str, Any]:
+    from localrun.events import authorized_event
 
-    event = http_event(method, route, body=body)
-    raw = route
-    for name, value in path_values.items():
-        raw = raw.replace("{" + name + "}", value)
-    event["rawPath"] = event["requestContext"]["http"]["path"] = raw
-    event["pathParameters"] = path_values
-    event["requestContext"]["authorizer"]["lambda"].update({"user_id": str(user_id), "session_id": ""})
-    return event
+    return authorized_event(method, route, path_values, str(user_id))
 
 
 class _StatementCounter:

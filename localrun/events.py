@@ -76,3 +76,29 @@ def http_event(method: str, route_path: str, *, body: Any = None, public: bool =
 def write_event(path: Path, event: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(event, indent=2) + "\n", encoding="utf-8")
+
+
+def authorized_event(
+    method: str,
+    route_path: str,
+    path_values: dict[str, str],
+    user_id: str,
+    *,
+    query: dict[str, str] | None = None,
+    body: Any = None,
+) -> dict[str, Any]:
+    """The event a function gets after the authorizer let ``user_id`` in (a session token)."""
+    from urllib.parse import urlencode
+
+    event = http_event(method, route_path, body=body)
+    raw_path = route_path
+    for name, value in path_values.items():
+        raw_path = raw_path.replace("{" + name + "}", value)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = raw_path
+    if path_values:
+        event["pathParameters"] = dict(path_values)
+    if query:
+        event["queryStringParameters"] = dict(query)
+        event["rawQueryString"] = urlencode(query)
+    event["requestContext"]["authorizer"]["lambda"].update({"user_id": user_id, "session_id": ""})
+    return event

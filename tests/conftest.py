@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,28 @@ def assert_problem(r: ApiResponse, status: int, slug: str) -> dict[str, Any]:
     assert body["request_id"], "every problem names the request"
     assert "Traceback" not in r.text
     return body
+
+
+class StatementCount:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+
+@contextmanager
+def count_statements() -> Iterator[StatementCount]:
+    """The SQL statements the layer's engine runs inside the block."""
+    from primecloud.db import get_engine
+
+    counted = StatementCount()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counted.statements.append(statement)
+
+    sa.event.listen(get_engine(), "before_cursor_execute", seen)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(get_engine(), "before_cursor_execute", seen)

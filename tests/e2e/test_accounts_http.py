@@ -170,29 +170,18 @@ def test_get_account_is_two_statements(db: sa.Engine, acme: Tenant) -> None:
 
     Invoked directly: through the gateway, the authorizer's own query would land on the same engine.
     """
-    from localrun.events import http_event
+    from localrun.events import authorized_event
     from localrun.invoke import invoke
-    from primecloud.db import get_engine
+    from tests.conftest import count_statements
 
     owner = acme.members["owner"]
-    event = http_event("GET", "/v1/accounts/{account_id}")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/v1/accounts/{acme.account_id}"
-    event["pathParameters"] = {"account_id": str(acme.account_id)}
-    event["requestContext"]["authorizer"]["lambda"]["user_id"] = str(owner.user_id)
-
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
+    path = {"account_id": str(acme.account_id)}
+    event = authorized_event("GET", "/v1/accounts/{account_id}", path, str(owner.user_id))
     invoke("GetAccountFunction", copy.deepcopy(event))  # warm: imports and connection
-    sa.event.listen(get_engine(), "before_cursor_execute", count)
-    try:
+    with count_statements() as statements:
         result = invoke("GetAccountFunction", event)
-    finally:
-        sa.event.remove(get_engine(), "before_cursor_execute", count)
     assert result["statusCode"] == 200, result
-    assert len(statements) == 2, statements
+    assert len(statements) == 2, statements.statements
 
 
 # --- PATCH /v1/accounts/{id} ----------------------------------------------------------------------

@@ -143,8 +143,8 @@ def make_crew(db: sa.Engine, tenant: Tenant, **bucket_fields: Any) -> Crew:
 
 
 @pytest.fixture
-def crew(db: sa.Engine, acme: Tenant) -> Crew:
-    return make_crew(db, acme)
+def crew(db: sa.Engine, aws_server: dict[str, str], acme: Tenant) -> Crew:
+    return make_crew(db, acme)  # its bucket lives in the storage backend (moto)
 
 
 def create(api: ApiClient, tenant: Tenant, name: str, role: str = "admin", **fields: Any) -> Any:
@@ -446,9 +446,9 @@ def test_listing_takes_at_most_three_statements(db: sa.Engine, crew: Crew, who: 
 
     Invoked directly: through the gateway, the authorizer's own query would land on the same engine.
     """
-    from localrun.events import http_event
+    from localrun.events import authorized_event
     from localrun.invoke import invoke
-    from primecloud.db import get_engine
+    from tests.conftest import count_statements
 
     account_id = crew.tenant.account_id
     person = crew.people[who]
@@ -458,26 +458,18 @@ def test_listing_takes_at_most_three_statements(db: sa.Engine, crew: Crew, who: 
             session.add(bucket)
             session.flush()
             session.add(BucketPermission(bucket_id=bucket.id, user_id=person.user_id, level="read"))
-    event = http_event("GET", "/v1/accounts/{account_id}/buckets")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = buckets_url(account_id)
-    event["pathParameters"] = {"account_id": str(account_id)}
-    event["rawQueryString"] = "limit=10"
-    event["queryStringParameters"] = {"limit": "10"}
-    event["requestContext"]["authorizer"]["lambda"]["user_id"] = str(person.user_id)
-
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
+    event = authorized_event(
+        "GET",
+        "/v1/accounts/{account_id}/buckets",
+        {"account_id": str(account_id)},
+        str(person.user_id),
+        query={"limit": "10"},
+    )
     invoke("ListBucketsFunction", copy.deepcopy(event))  # warm: imports and connection
-    sa.event.listen(get_engine(), "before_cursor_execute", count)
-    try:
+    with count_statements() as statements:
         result = invoke("ListBucketsFunction", event)
-    finally:
-        sa.event.remove(get_engine(), "before_cursor_execute", count)
     assert result["statusCode"] == 200, result
-    assert len(statements) == expected_statements, statements
+    assert len(statements) == expected_statements, statements.statements
     assert '"next_cursor":null' not in result["body"]  # a full page of 10 out of 13
 
 
