@@ -88,6 +88,19 @@ _SHARED_RESPONSES = {
 }
 
 
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "A unique string of the client's (1-255 printable ASCII characters). A retry with the same key within "
+        "24 hours replays the first response (header `Idempotent-Replayed: true`) instead of acting again; the "
+        "same key with another body is 422, a retry while the first request runs is 409."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+
+
 class OpenAPIError(RuntimeError):
     """The handlers cannot be described as one consistent document."""
 
@@ -108,6 +121,7 @@ class _Operation:
     problems: tuple[int, ...]
     declared: frozenset[int]  # the handler's own responses= codes, kept as Powertools rendered them
     success_status: int  # where Powertools put the success response
+    idempotent: bool = False  # honours an Idempotency-Key header (primecloud.idempotency)
 
 
 def generate(template_path: Path | str = DEFAULT_TEMPLATE) -> dict[str, Any]:
@@ -211,6 +225,9 @@ def _describe(route: Any, module: ModuleType, spec: FunctionSpec, template: Temp
     public = routed.public if routed is not None else template.default_authorizer is None
     returned, raised = _statuses_in_source(route.func)
     problems = set(raised)
+    idempotent = route.method == "POST" and bool(getattr(getattr(module, "app", None), "idempotent", False))
+    if idempotent:
+        problems.update({400, 409, 422})  # malformed key, a duplicate in flight, a key reused with another body
     for context in _access_contexts(route.func):
         problems.update(next((ACCESS_PROBLEMS[k] for k in context.__mro__ if k in ACCESS_PROBLEMS), ()))
     if not public:
@@ -229,6 +246,7 @@ def _describe(route: Any, module: ModuleType, spec: FunctionSpec, template: Temp
         problems=tuple(sorted(problems)),
         declared=frozenset(int(code) for code in route.responses or {}),
         success_status=route.status_code,
+        idempotent=idempotent,
     )
 
 
@@ -369,6 +387,8 @@ def _complete(schema: dict[str, Any], operations: Mapping[tuple[str, str], _Oper
                 operation.pop("security", None)
             else:
                 operation["security"] = [{BEARER_AUTH: []}]
+            if described.idempotent:
+                operation.setdefault("parameters", []).append(_IDEMPOTENCY_KEY_PARAMETER)
             operation["responses"] = _responses(operation, described)
 
 

@@ -10,7 +10,7 @@ from primecloud.api import AccountContext, account_access, app_for, created
 from primecloud.schemas.access_keys import AccessKeyCreate, AccessKeyCreated
 from primecloud.services import access_keys
 
-app = app_for(__name__)
+app = app_for(__name__, idempotent=True, sealed=True)
 
 
 @app.post(

@@ -11,7 +11,7 @@ from primecloud.config import get_settings
 from primecloud.schemas.buckets import BucketCreate, BucketOut
 from primecloud.services import buckets
 
-app = app_for(__name__)
+app = app_for(__name__, idempotent=True)
 
 
 @app.post(

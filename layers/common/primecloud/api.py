@@ -410,7 +410,7 @@ def accepted(body: Any = None) -> Response[Any]:
 class App(APIGatewayHttpResolver):
     """The resolver every API function uses; ``handler`` is its Lambda entry point."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, idempotent: bool = False, sealed: bool = False) -> None:
         from http import HTTPStatus
 
         super().__init__(
@@ -419,7 +419,13 @@ class App(APIGatewayHttpResolver):
             response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         )
         self.name = name
+        self.idempotent = idempotent
         self.use([_transaction_middleware])
+        if idempotent:
+            from primecloud.idempotency import idempotency_middleware
+
+            # Inside the transaction: the recorded outcome commits with the work it describes.
+            self.use([idempotency_middleware(sealed=sealed)])
         _register_error_handlers(self)
         self.handler = self._entry_point()
 
@@ -436,5 +442,10 @@ class App(APIGatewayHttpResolver):
         return cast("Callable[[dict[str, Any], LambdaContext], dict[str, Any]]", lambda_handler)
 
 
-def app_for(module_name: str) -> App:
-    return App(module_name)
+def app_for(module_name: str, *, idempotent: bool = False, sealed: bool = False) -> App:
+    """The module's resolver.
+
+    ``idempotent=True`` honours an Idempotency-Key header (``primecloud.idempotency``); add
+    ``sealed=True`` when the response holds a secret, so the replay copy is kept encrypted.
+    """
+    return App(module_name, idempotent=idempotent, sealed=sealed)

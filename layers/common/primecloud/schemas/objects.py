@@ -99,6 +99,11 @@ class ObjectTagsIn(Schema):
             f"Replaces the object's tags: at most {MAX_OBJECT_TAGS}; keys 1-128 and values 0-256 characters"
             " (letters, digits, spaces and + - = . _ : / @); keys must not start with 'aws:'"
         ),
+        # The limits validate_tags enforces, for the document (propertyNames/maxLength).
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": 128},
+            "additionalProperties": {"type": "string", "maxLength": 256},
+        },
     )
 
     @field_validator("tags", mode="before")
