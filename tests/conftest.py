@@ -21,6 +21,9 @@ from localrun.sshd import SshServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Keeps every log line of the session and fails the run when one holds a secret (tests/log_scan.py).
+pytest_plugins = ["tests.log_scan"]
+
 # Quiet, deterministic Powertools in tests; AWS clients never reach a real account.
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PrimeCloudTest")

@@ -124,9 +124,11 @@ def test_concurrent_duplicates_create_one_bucket(api: ApiClient, db: sa.Engine, 
     body = _bucket_body()
 
     def create(_: int) -> int:
-        return ApiClient(api.base_url).post(
-            url, token=acme.token("admin"), json=body, headers={"Idempotency-Key": "race"}
-        ).status
+        return (
+            ApiClient(api.base_url)
+            .post(url, token=acme.token("admin"), json=body, headers={"Idempotency-Key": "race"})
+            .status
+        )
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         statuses = list(pool.map(create, range(3)))
