@@ -3,6 +3,7 @@ raw pg8000 `SELECT 1` round trip; SQL statements per request at two list sizes."
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable
@@ -11,10 +12,40 @@ from typing import Any
 from bench.harness import ROOT, Figure, measure, progress
 
 
-def _event(method: str, route: str, path_values: dict[str, str], user_id: uuid.UUID) -> dict[str, Any]:
+def _event(
+    method: str, route: str, path_values: dict[str, str], user_id: uuid.UUID, body: Any = None
+) -> dict[str, Any]:
     from localrun.events import authorized_event
 
-    return authorized_event(method, route, path_values, str(user_id))
+    return authorized_event(method, route, path_values, str(user_id), body=body)
+
+
+def _seed_rows(session: Any, account_id: uuid.UUID, count: int) -> None:
+    """``count`` buckets (rows only: listing reads the database) and issued invoices of one account."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from primecloud.models.billing import Invoice
+    from primecloud.models.storage import Bucket
+
+    for index in range(count):
+        session.add(Bucket(account_id=account_id, name=f"bench-{account_id.hex[:8]}-{index}", region="us-east-1"))
+        start = datetime(2020 + index // 12, index % 12 + 1, 1, tzinfo=UTC)
+        session.add(
+            Invoice(
+                account_id=account_id,
+                number=f"INV-BENCH-{account_id.hex[:8]}-{index:06d}",
+                kind="usage",
+                period_start=start,
+                period_end=start.replace(day=28),
+                status="open",
+                currency="EUR",
+                subtotal=Decimal("10.00"),
+                total=Decimal("10.00"),
+                issued_at=start,
+                due_at=start,
+            )
+        )
 
 
 class _StatementCounter:
@@ -69,6 +100,8 @@ def run(repeats: int, list_size: int) -> list[Figure]:
                 add_member(session, account, "member")
             for _ in range(9):
                 add_member(session, small, "member")
+            _seed_rows(session, account.id, list_size)
+            _seed_rows(session, small.id, 10)
         runtime = LocalLambda(load_template(ROOT / "template.yaml"))
         counter = _StatementCounter()
 
@@ -84,20 +117,29 @@ def run(repeats: int, list_size: int) -> list[Figure]:
             ("GetAccountFunction", "GET", "/v1/accounts/{account_id}", account_path, None),
             ("GetMeFunction", "GET", "/v1/me", {}, None),
             ("ListMembersFunction", "GET", "/v1/accounts/{account_id}/members", account_path, small_path),
+            ("ListBucketsFunction", "GET", "/v1/accounts/{account_id}/buckets", account_path, small_path),
+            ("ListInvoicesFunction", "GET", "/v1/accounts/{account_id}/invoices", account_path, small_path),
+            ("CreateBucketFunction", "POST", "/v1/accounts/{account_id}/buckets", account_path, None),
         ]
         figures = []
         for function_id, method, route, path_values, small_values in cases:
             if function_id not in runtime.template.functions:
                 continue
             big_event = _event(method, route, path_values, owner.id)
-            big_event["queryStringParameters"] = {"limit": "100"}
-            big_event["rawQueryString"] = "limit=100"
+            if method == "GET":
+                big_event["queryStringParameters"] = {"limit": "100"}
+                big_event["rawQueryString"] = "limit=100"
 
-            def call(event: dict[str, Any] = big_event, fid: str = function_id) -> object:
+            def call(event: dict[str, Any] = big_event, fid: str = function_id, post_to: str | None = None) -> object:
+                if post_to is not None:  # a new bucket name per call: creating is what is measured
+                    body = {"name": f"bw-{uuid.uuid4().hex[:20]}"}
+                    event = _event("POST", post_to, account_path, owner.id, body=body)
                 result = runtime.invoke(fid, event)
                 assert result["statusCode"] < 400, result
                 return result
 
+            if method == "POST":
+                call = functools.partial(call, post_to=route)
             stats = measure(call, repeats=repeats, warmups=3)
             statements = counter.during(call)
             notes: dict[str, object] = {"p99_s": stats.percentile(0.99), "statements": statements}
