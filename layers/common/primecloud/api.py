@@ -16,8 +16,7 @@ A handler module is wiring only::
     lambda_handler = app.handler
 """
 
-from __future__ import annotations
-
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,6 +135,30 @@ def _is_database_outage(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+# SQLSTATEs of text PostgreSQL cannot store: a NUL character (22021 in text, 22P05 in jsonb).
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def _is_unstorable_text(exc: Exception) -> bool:
+    """The input held text PostgreSQL refuses (a NUL byte): the caller's mistake, not ours."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    details = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return isinstance(details, dict) and details.get("C") in _UNSTORABLE_TEXT
+
+
+def _body_is_utf8(event: dict[str, Any]) -> bool:
+    body = event.get("body") or ""
+    try:
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+        raw.decode()
+    except (ValueError, UnicodeError):
+        return False
+    return True
+
+
 def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(PrimeCloudError)
     def _domain_error(exc: PrimeCloudError) -> Response[Any]:
@@ -155,6 +178,19 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:
+        if isinstance(exc, UnicodeDecodeError) and not _body_is_utf8(app.current_event.raw_event):
+            # Powertools decodes the body as UTF-8 before validating it: binary garbage is a malformed request.
+            return problem_response(
+                400, BadRequest.slug, BadRequest.title, "The request body is not UTF-8.", request_id=request_id_of(app)
+            )
+        if _is_unstorable_text(exc):
+            return problem_response(
+                422,
+                "validation-error",
+                "Invalid request",
+                "Text values must not contain the NUL character (\\u0000).",
+                request_id=request_id_of(app),
+            )
         if _is_database_outage(exc):
             logger.warning("database unavailable", extra={"error": type(exc).__name__})
             return problem_response(
@@ -199,7 +235,7 @@ def _transaction_middleware(app: APIGatewayHttpResolver, next_middleware: Callab
 # --------------------------------------------------------------------------- dependencies
 
 
-def db_session(request: Request) -> Session:
+def db_session(request: Request) -> "Session":
     """The request's Session, opened on first use and finished by the transaction middleware."""
     session: Session | None = request.context.get(_SESSION_KEY)
     if session is None:
@@ -247,7 +283,7 @@ def actor_of(request: Request) -> Actor:
 class PublicContext:
     """What a public route gets: a session and who is asking (anonymous)."""
 
-    session: Session
+    session: "Session"
     actor: Actor
     request: Request = field(repr=False)
 
@@ -266,7 +302,7 @@ class UserContext(PublicContext):
 class AccountContext(UserContext):
     """An authenticated member of ``account`` with ``role`` (the central check passed)."""
 
-    account: Account
+    account: "Account"
     role: str
 
 
@@ -349,7 +385,7 @@ def account_access(
 class BucketContext(AccountContext):
     """A member allowed ``level`` (read/write/admin) on ``bucket`` of ``account``."""
 
-    bucket: Bucket
+    bucket: "Bucket"
     level: str
 
 
@@ -429,11 +465,11 @@ class App(APIGatewayHttpResolver):
         _register_error_handlers(self)
         self.handler = self._entry_point()
 
-    def _entry_point(self) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    def _entry_point(self) -> "Callable[[dict[str, Any], LambdaContext], dict[str, Any]]":
         resolver = self
 
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-        def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
             response: dict[str, Any] = resolver.resolve(event, context)
             if response.get("statusCode") in (204, 304):
                 response["body"] = ""  # a 204 has no body, also when validation serialized None as "null"

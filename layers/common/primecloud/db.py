@@ -9,6 +9,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url, text
@@ -56,6 +58,54 @@ def _rds_secret(settings: Settings) -> dict[str, Any]:
     return secret
 
 
+TIMESTAMPTZ_OID = 1184
+
+
+def timestamptz_in(text_value: str) -> datetime | str:
+    """pg8000's timestamptz parser, ~100x faster: ``datetime.fromisoformat`` instead of ``strptime``.
+
+    It was a quarter of a warm list request (two timestamps per row). Values Python can't hold
+    (``infinity``, years past 9999) stay text, as pg8000 leaves them.
+    """
+    try:
+        return datetime.fromisoformat(text_value)
+    except ValueError:
+        from pg8000.converters import timestamptz_in as pg8000_timestamptz_in
+
+        result: datetime | str = pg8000_timestamptz_in(text_value)
+        return result
+
+
+def cache_paramstyle_conversion() -> None:
+    """Convert each SQL text to PostgreSQL's $n placeholders once, not on every execute.
+
+    pg8000 rescans the whole statement character by character in Python for every call
+    (about a third of a millisecond, more than a SELECT 1 round trip); SQLAlchemy sends the
+    same few strings again and again. For positional styles the result depends on the text
+    alone (the arguments pass through unchanged), so it can be cached; named styles are left
+    to pg8000.
+    """
+    import pg8000.legacy
+
+    original = pg8000.legacy.convert_paramstyle
+    if getattr(original, "_primecloud_cached", False):
+        return
+
+    @lru_cache(maxsize=2048)
+    def converted_text(style: str, query: str) -> str:
+        text_out: str = original(style, query, ())[0]
+        return text_out
+
+    def convert_paramstyle(style: str, query: str, args: Any) -> tuple[str, Any]:
+        if style in ("format", "qmark", "numeric"):
+            return converted_text(style, query), args
+        result: tuple[str, Any] = original(style, query, args)
+        return result
+
+    convert_paramstyle._primecloud_cached = True  # type: ignore[attr-defined]
+    pg8000.legacy.convert_paramstyle = convert_paramstyle
+
+
 def build_engine(settings: Settings | None = None, *, url: URL | None = None, **engine_options: Any) -> Engine:
     """An engine with the app's connection rules: TLS when configured, timeouts, UTC."""
     settings = settings or get_settings()
@@ -69,6 +119,7 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
     if options.get("poolclass") is not None:
         for pool_option in ("pool_size", "max_overflow", "pool_recycle"):
             options.pop(pool_option, None)
+    cache_paramstyle_conversion()
     engine = create_engine(url or database_url(settings), connect_args=_connect_args(settings), **options)
     statement_timeout = int(settings.database_statement_timeout_ms)
 
@@ -84,6 +135,7 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.register_in_adapter(TIMESTAMPTZ_OID, timestamptz_in)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"SET statement_timeout = {statement_timeout}")
         cursor.execute("SET TIME ZONE 'UTC'")

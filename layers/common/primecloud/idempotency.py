@@ -78,9 +78,17 @@ def _claim(request: KeyedRequest) -> UUID | Response[Any]:
     from sqlalchemy.dialects.postgresql import insert
 
     from primecloud.db import get_engine
+    from primecloud.models.iam import Account
     from primecloud.models.system import IdempotencyKey
 
     now = clock.now()
+    # The path's account may not exist (a mistyped or foreign id): the route answers 404 then, so the
+    # claim must not fail on the foreign key first (it would be a 500).
+    account_id = (
+        select(Account.id).where(Account.id == request.account_id).scalar_subquery()
+        if request.account_id is not None
+        else None
+    )
     with get_engine().begin() as connection:
         # An expired key is free again.
         connection.execute(
@@ -94,7 +102,7 @@ def _claim(request: KeyedRequest) -> UUID | Response[Any]:
             insert(IdempotencyKey)
             .values(
                 user_id=request.user_id,
-                account_id=request.account_id,
+                account_id=account_id,
                 key=request.key,
                 method=request.method,
                 path=request.path,
@@ -138,7 +146,8 @@ def _claim(request: KeyedRequest) -> UUID | Response[Any]:
             .where(IdempotencyKey.id == row.id)
             .values(locked_until=now + timedelta(seconds=LOCK_SECONDS))
         )
-        return row.id
+        taken_over: UUID = row.id
+        return taken_over
 
 
 def _release(claim_id: UUID) -> None:
