@@ -47,7 +47,7 @@ class Notification(Base, UUIDPrimaryKey, Timestamps):
     __tablename__ = "notifications"
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    # None: every member of the account.
+    # The recipient: notify() writes one row per member for account-wide news, so read_at is per person.
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(64))  # "invoice.issued", "invoice.reminder", ...
     title: Mapped[str] = mapped_column(String(200))
