@@ -39,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     moto = None
     server = None
     sftpgo = None
+    poller = None
     try:
         moto = start_moto(port=args.moto_port)
         from localrun.sftpgo_stub import SftpGoStub
@@ -69,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         server = make_server(ROOT / "template.yaml", "127.0.0.1", args.port)
         base = server.base_url
+        from localrun.sqs_poller import QueuePoller
+
+        # What Lambda's SQS event source does in AWS: collect_usage's batches reach its worker.
+        poller = QueuePoller(server.gateway.template, server.gateway.runtime)
+        polled = ", ".join(f"{c.queue_id} -> {c.function_id}" for c in poller.start()) or "none"
         owner = DEMO_USERS["owner"]
         print(
             f"""
@@ -76,6 +82,7 @@ PrimeCloud local stack is ready in {time.monotonic() - started:.1f}s
   API         {base}
   moto (AWS)  {moto.url}
   SftpGo      {sftpgo_url} (a stub of its REST API; its users live in memory)
+  SQS polled  {polled}
   PostgreSQL  {postgres.url}
 
 Demo users (password: {DEMO_PASSWORD}):
@@ -97,6 +104,8 @@ Ctrl-C stops everything.
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
     finally:
+        if poller is not None:
+            poller.stop()
         if server is not None:
             server.server_close()
         if sftpgo is not None:
