@@ -10,7 +10,7 @@ from bench import harness
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("groups", nargs="*", default=["cold_start", "warm_api"])
+    parser.add_argument("groups", nargs="*", default=["cold_start", "warm_api", "billing", "purge", "ingestion"])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, figures are not meaningful")
     args = parser.parse_args(argv)
     figures: list[harness.Figure] = []
@@ -23,6 +23,18 @@ def main(argv: list[str] | None = None) -> int:
         from bench import warm_api
 
         figures += warm_api.run(repeats=5 if args.quick else 200, list_size=20 if args.quick else 100)
+    if "billing" in args.groups:
+        from bench import billing
+
+        figures += billing.run(**({"accounts": 20, "hours": 48, "repeats": 1} if args.quick else {}))
+    if "purge" in args.groups:
+        from bench import purge
+
+        figures += purge.run(**({"rows": 5_000, "repeats": 1} if args.quick else {}))
+    if "ingestion" in args.groups:
+        from bench import ingestion
+
+        figures += ingestion.run(**({"buckets": 5, "hours": 10, "repeats": 1} if args.quick else {}))
     harness.save(figures)
     if not args.quick:
         from bench import report

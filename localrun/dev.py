@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_DIR = ROOT / ".local"
@@ -19,6 +20,46 @@ LOCAL_DIR = ROOT / ".local"
 
 def _stop_on_signal(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _banner(
+    *, seconds: float, base: str, moto_url: str, sftpgo_url: str, polled: str, postgres_url: str, demo: Any
+) -> str:
+    from localrun.seed import DEMO_PASSWORD, DEMO_USERS, PLATFORM_ADMIN
+
+    owner = DEMO_USERS["owner"]
+    return f"""
+PrimeCloud local stack is ready in {seconds:.1f}s
+  API         {base}
+  moto (AWS)  {moto_url}
+  SftpGo      {sftpgo_url} (a stub of its REST API; its users live in memory)
+  SQS polled  {polled}
+  PostgreSQL  {postgres_url} (owner; the API connects as primecloud_api)
+
+Demo users (password: {DEMO_PASSWORD}):
+  {owner} (owner), {DEMO_USERS["admin"]} (admin),
+  {DEMO_USERS["member"]} (member), {DEMO_USERS["viewer"]} (viewer), {PLATFORM_ADMIN} (platform admin)
+Demo account: {demo.account_id}
+Owner access token (valid 12 h): {demo.tokens[owner]}
+
+Try:
+  curl {base}/health/ready
+  curl -H "Authorization: Bearer {demo.tokens[owner]}" {base}/v1/accounts/{demo.account_id}
+  .venv/bin/python -m localrun routes
+
+Ctrl-C stops everything.
+"""
+
+
+def _demo_data() -> Any:
+    """Demo users, account, prices and plans (once), fresh tokens, and the backend side of live buckets."""
+    from localrun.seed import restore_backend_buckets, seed
+    from primecloud.db import unit_of_work
+
+    with unit_of_work() as session:
+        demo = seed(session)
+        restore_backend_buckets(session)
+    return demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,13 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         )
         os.environ.update(bootstrap_aws(moto.url))
-        run_alembic(postgres.url, "upgrade", "head")
+        run_alembic(postgres.url, "upgrade", "head")  # as the owner; the API as the application role:
+        from localrun.postgres import ensure_app_login
 
-        from localrun.seed import DEMO_PASSWORD, DEMO_USERS, PLATFORM_ADMIN, seed
-        from primecloud.db import unit_of_work
+        os.environ["DATABASE_URL"] = ensure_app_login(postgres.url)  # row-level security applies, as in AWS
 
-        with unit_of_work() as session:
-            demo = seed(session)
+        demo = _demo_data()
 
         server = make_server(ROOT / "template.yaml", "127.0.0.1", args.port)
         base = server.base_url
@@ -75,29 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What Lambda's SQS event source does in AWS: collect_usage's batches reach its worker.
         poller = QueuePoller(server.gateway.template, server.gateway.runtime)
         polled = ", ".join(f"{c.queue_id} -> {c.function_id}" for c in poller.start()) or "none"
-        owner = DEMO_USERS["owner"]
         print(
-            f"""
-PrimeCloud local stack is ready in {time.monotonic() - started:.1f}s
-  API         {base}
-  moto (AWS)  {moto.url}
-  SftpGo      {sftpgo_url} (a stub of its REST API; its users live in memory)
-  SQS polled  {polled}
-  PostgreSQL  {postgres.url}
-
-Demo users (password: {DEMO_PASSWORD}):
-  {owner} (owner), {DEMO_USERS["admin"]} (admin),
-  {DEMO_USERS["member"]} (member), {DEMO_USERS["viewer"]} (viewer), {PLATFORM_ADMIN} (platform admin)
-Demo account: {demo.account_id}
-Owner access token (valid 12 h): {demo.tokens[owner]}
-
-Try:
-  curl {base}/health/ready
-  curl -H "Authorization: Bearer {demo.tokens[owner]}" {base}/v1/accounts/{demo.account_id}
-  .venv/bin/python -m localrun routes
-
-Ctrl-C stops everything.
-""",
+            _banner(
+                seconds=time.monotonic() - started,
+                base=base,
+                moto_url=moto.url,
+                sftpgo_url=sftpgo_url,
+                polled=polled,
+                postgres_url=postgres.url,
+                demo=demo,
+            ),
             flush=True,
         )
         server.serve_forever()

@@ -64,6 +64,9 @@ def seed(session: Session) -> DemoData:
         for role, email in DEMO_USERS.items():
             session.add(AccountMember(account_id=account.id, user_id=users[email].id, role=role))
 
+    seed_vps_plans(session)
+    seed_prices(session)
+
     now = datetime.now(UTC)
     tokens: dict[str, str] = {}
     for email, user in users.items():
@@ -82,3 +85,77 @@ def seed(session: Session) -> DemoData:
         tokens[email] = access
     session.flush()
     return DemoData(account_id=str(account.id), tokens=tokens)
+
+
+# name, cores, memory MiB, disk GiB, bandwidth GiB, EUR per month, EUR per hour
+DEMO_VPS_PLANS = (
+    ("Small", 1, 2048, 40, 1000, "4.99", "0.0075"),
+    ("Medium", 2, 4096, 80, 2000, "9.99", "0.0150"),
+    ("Large", 4, 8192, 160, 4000, "19.99", "0.0300"),
+)
+
+
+def seed_vps_plans(session: Session) -> None:
+    """The orderable VPS plans (GET /v1/vps-plans), created once by name."""
+    from decimal import Decimal
+
+    from primecloud.models.billing import VpsConfig
+
+    existing = set(session.scalars(select(VpsConfig.name)))
+    for name, cores, memory_mb, disk_gb, bandwidth_gb, monthly, hourly in DEMO_VPS_PLANS:
+        if name not in existing:
+            session.add(
+                VpsConfig(
+                    name=name,
+                    cpu_cores=cores,
+                    memory_mb=memory_mb,
+                    disk_gb=disk_gb,
+                    bandwidth_gb=bandwidth_gb,
+                    price_monthly=Decimal(monthly),
+                    price_hourly=Decimal(hourly),
+                    currency="EUR",
+                )
+            )
+    session.flush()
+
+
+# Demo prices (EUR), in force since 2026-01-01; a metric without a price is not billed.
+DEMO_PRICES = (
+    {"metric": "storage_bytes", "unit_price": "0.023", "included_quantity": "10"},  # per GiB-month
+    {"metric": "sftp_storage_bytes", "unit_price": "0.03"},  # per GiB-month
+    {  # per GiB: 100 GiB free, the next 10 TiB at 0.09, above at 0.07
+        "metric": "egress_bytes",
+        "unit_price": "0.07",
+        "included_quantity": "100",
+        "tiers": [{"up_to": "10240", "unit_price": "0.09"}, {"up_to": None, "unit_price": "0.07"}],
+    },
+    {"metric": "ingress_bytes", "unit_price": "0"},  # free, but priced: shown on invoices
+    {"metric": "api_requests", "unit_price": "0.004", "included_quantity": "100"},  # per 1,000 requests
+)
+
+
+def seed_prices(session: Session) -> None:
+    """The price list (GET /v1/pricing), created once per metric; later versions come from PUT /v1/admin/pricing."""
+    from primecloud.services.pricing import seed_defaults
+
+    seed_defaults(session, DEMO_PRICES, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def restore_backend_buckets(session: Session) -> int:
+    """moto keeps its state in memory: recreate (empty) the backend side of every live bucket row.
+
+    PostgreSQL keeps its data under .local/ between ``make dev`` starts, moto does not; without this,
+    buckets made in an earlier session would answer 404 from the backend. Returns how many were made.
+    """
+    from sqlalchemy import select
+
+    from primecloud.adapters import registry
+    from primecloud.models.storage import Bucket
+
+    storage = registry.storage()
+    made = 0
+    for name in session.scalars(select(Bucket.name).where(Bucket.deleted_at.is_(None))):
+        if not storage.bucket_exists(name):
+            storage.create_bucket(name)
+            made += 1
+    return made

@@ -51,22 +51,29 @@ def _unbounded(document: dict[str, Any], schema: dict[str, Any], where: str, see
         for index, option in enumerate(schema.get(combinator, [])):
             yield from _unbounded(document, option, f"{where}[{combinator}{index}]", seen)
     kind = schema.get("type")
-    if kind == "string":
-        if not _bounded_string(schema):
-            yield f"{where}: string without maxLength"
+    if kind == "string" and not _bounded_string(schema):
+        yield f"{where}: string without maxLength"
     elif kind == "array":
-        if "maxItems" not in schema:
-            yield f"{where}: array without maxItems"
-        if "items" in schema:
-            yield from _unbounded(document, schema["items"], f"{where}[]", seen)
+        yield from _unbounded_array(document, schema, where, seen)
     elif kind == "object" or "properties" in schema:
-        for name, prop in schema.get("properties", {}).items():
-            yield from _unbounded(document, prop, f"{where}.{name}", seen)
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            if "maxProperties" not in schema:
-                yield f"{where}: map without maxProperties"
-            yield from _unbounded(document, extra, f"{where}{{}}", seen)
+        yield from _unbounded_object(document, schema, where, seen)
+
+
+def _unbounded_array(document: dict[str, Any], schema: dict[str, Any], where: str, seen: set[str]) -> Iterator[str]:
+    if "maxItems" not in schema:
+        yield f"{where}: array without maxItems"
+    if "items" in schema:
+        yield from _unbounded(document, schema["items"], f"{where}[]", seen)
+
+
+def _unbounded_object(document: dict[str, Any], schema: dict[str, Any], where: str, seen: set[str]) -> Iterator[str]:
+    for name, prop in schema.get("properties", {}).items():
+        yield from _unbounded(document, prop, f"{where}.{name}", seen)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        if "maxProperties" not in schema:
+            yield f"{where}: map without maxProperties"
+        yield from _unbounded(document, extra, f"{where}{{}}", seen)
 
 
 def test_every_request_body_and_parameter_is_bounded() -> None:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     kms_key_id: str | None = Field(None, alias="KMS_KEY_ID")
     sender_email: str = Field("no-reply@primecloud.example", alias="SENDER_EMAIL")
     usage_queue_url: str | None = Field(None, alias="USAGE_QUEUE_URL")
+    # Count a bucket's bytes by listing it when the backend reports no storage figure (CloudWatch's
+    # daily metrics not there yet, moto); off for large deployments where listing is too slow.
+    usage_listing_fallback: bool = Field(True, alias="USAGE_LISTING_FALLBACK")
     documents_bucket: str = Field("primecloud-documents", alias="DOCUMENTS_BUCKET")
     public_base_url: str = Field("http://127.0.0.1:3000", alias="PUBLIC_BASE_URL")
 
@@ -65,6 +68,15 @@ class Settings(BaseSettings):
     retention_audit_critical_days: int = Field(2555, alias="RETENTION_AUDIT_CRITICAL_DAYS")
     retention_usage_months: int = Field(24, alias="RETENTION_USAGE_MONTHS")
     retention_job_run_days: int = Field(90, alias="RETENTION_JOB_RUN_DAYS")
+    # Spent credentials (expired/revoked sessions, used reset tokens, settled invitations, dead share
+    # links, expired idempotency keys, old rate-limit windows) stay this long for support questions.
+    retention_spent_token_days: int = Field(1, alias="RETENTION_SPENT_TOKEN_DAYS")
+
+    # Starting jobs on demand: "lambda" (async invoke of the job's function, named in JOB_FUNCTIONS as
+    # "job=function-name,...") or "local" (a thread of this process); unset: local for the local/test
+    # environments, lambda elsewhere.
+    job_invoker: Literal["lambda", "local"] | None = Field(None, alias="JOB_INVOKER")
+    job_functions: str = Field("", alias="JOB_FUNCTIONS")
 
 
 @lru_cache(maxsize=1)

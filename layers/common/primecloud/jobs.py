@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, insert, text, update
+from sqlalchemy import Connection, Engine, bindparam, case, insert, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from primecloud.errors import Conflict
 from primecloud.observability import logger
@@ -50,6 +51,7 @@ class JobStats:
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    run_id: UUID | None = None  # the job_runs row, for work that hands the run on (collect_usage's workers)
 
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
@@ -76,18 +78,55 @@ def run_job(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     params: dict[str, Any] | None = None,
+    run_id: UUID | None = None,
 ) -> JobRunResult:
     """Run ``work`` under the job's lock, recording the run in job_runs.
 
     ``work`` opens its own transactions (bounded batches); the status is ``succeeded``,
     ``partial`` (some subjects failed) or ``failed`` (it raised).
+
+    ``run_id`` names a ``running`` row made up front by whoever started the run (the job
+    administration API answers with it before the job starts); the run fills in that row. If the
+    lock is taken, that row is closed as ``failed`` and Conflict is raised as usual.
     """
     from primecloud.db import get_engine
-    from primecloud.models.system import JobRun
 
     engine = get_engine()
-    with engine.connect() as lock_connection, advisory_lock(lock_connection, job):
-        with engine.begin() as connection:
+    try:
+        with engine.connect() as lock_connection, advisory_lock(lock_connection, job):
+            return _run_locked(engine, job, trigger, work, now=now, params=params, run_id=run_id)
+    except Conflict as exc:
+        if run_id is not None:
+            close_unstarted_run(engine, run_id, f"Not started: {exc.detail}", now=now())
+        raise
+
+
+def close_unstarted_run(engine: Engine, run_id: UUID, error: str, *, now: datetime) -> None:
+    """Mark a run that was created up front but never started as failed (no-op once it ran)."""
+    from primecloud.models.system import JobRun
+
+    with engine.begin() as connection:
+        connection.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id, JobRun.status == "running", JobRun.finished_at.is_(None))
+            .values(status="failed", finished_at=now, error=error[:2000])
+        )
+
+
+def _run_locked(
+    engine: Engine,
+    job: str,
+    trigger: str,
+    work: Callable[[JobStats], None],
+    *,
+    now: Callable[[], datetime],
+    params: dict[str, Any] | None,
+    run_id: UUID | None,
+) -> JobRunResult:
+    from primecloud.models.system import JobRun
+
+    with engine.begin() as connection:
+        if run_id is None:
             run_id = connection.execute(
                 insert(JobRun)
                 .values(
@@ -99,22 +138,37 @@ def run_job(
                 )
                 .returning(JobRun.id)
             ).scalar_one()
-        stats = JobStats(details={"params": params or {}})
-        error: str | None = None
-        try:
-            work(stats)
-            status = "partial" if stats.failures else "succeeded"
-        except Exception as exc:
-            logger.exception("job failed", extra={"job": job})
-            status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-        with engine.begin() as connection:
+        elif (
             connection.execute(
                 update(JobRun)
-                .where(JobRun.id == run_id)
-                .values(status=status, finished_at=now(), stats=stats.as_json(), error=error)
-            )
-        logger.info("job finished", extra={"job": job, "status": status, "counts": stats.counts})
-        return JobRunResult(run_id=run_id, job=job, status=status, stats=stats.as_json())
+                .where(JobRun.id == run_id, JobRun.job == job, JobRun.status == "running")
+                .where(JobRun.finished_at.is_(None))
+                .values(stats={"params": params or {}})
+                .returning(JobRun.id)
+            ).scalar_one_or_none()
+            is None
+        ):
+            raise Conflict(f"Run {run_id} of {job} is not waiting to start.")
+    stats = JobStats(details={"params": params or {}}, run_id=run_id)
+    error: str | None = None
+    try:
+        work(stats)
+        status = "partial" if stats.failures else "succeeded"
+    except Exception as exc:
+        logger.exception("job failed", extra={"job": job})
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+    # Queue workers of this run (collect_usage) may already have added their own stats keys
+    # and marked the run partial: merge the stats, and never turn "partial" into "succeeded".
+    final_status = case((JobRun.status == "partial", "partial"), else_=status) if status == "succeeded" else status
+    final_stats = JobRun.stats.op("||", return_type=JSONB)(bindparam("final_stats", stats.as_json(), JSONB))
+    with engine.begin() as connection:
+        connection.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(status=final_status, finished_at=now(), stats=final_stats, error=error)
+        )
+    logger.info("job finished", extra={"job": job, "status": status, "counts": stats.counts})
+    return JobRunResult(run_id=run_id, job=job, status=status, stats=stats.as_json())
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -137,8 +191,9 @@ def scheduled_job_handler(
         scheduled = event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.scheduler"
         trigger = "schedule" if scheduled else str(event.get("trigger", "manual"))
         params = dict(event.get("params") or event.get("detail") or {})
+        run_id = UUID(str(event["run_id"])) if event.get("run_id") else None
         try:
-            result = run_job(job, trigger, work_for(params), params=params)
+            result = run_job(job, trigger, work_for(params), params=params, run_id=run_id)
         except Conflict as exc:
             logger.warning("job skipped", extra={"job": job, "reason": exc.detail})
             return {"job": job, "status": "skipped", "reason": exc.detail}

@@ -1,0 +1,150 @@
+"""Reading invoices: the account's list, one invoice with its lines, a presigned link to its document.
+
+Customers see issued invoices only; a draft (billing still working on it) is not theirs to see
+yet and answers 404 like an invoice of another account.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.orm import Session
+
+from primecloud.config import Settings
+from primecloud.enums import InvoiceStatus
+from primecloud.errors import Conflict, NotFound
+from primecloud.models.billing import CustomerInvoice, Invoice, InvoiceLine, Transaction
+from primecloud.models.iam import Account
+from primecloud.pagination import paginate
+from primecloud.schemas.common import Page
+from primecloud.schemas.invoices import (
+    InvoiceDetail,
+    InvoiceDocumentLink,
+    InvoiceLineOut,
+    InvoicePaymentOut,
+    InvoiceSummary,
+)
+
+if TYPE_CHECKING:
+    from primecloud.adapters.documents import DocumentStore
+
+DocumentFormat = Literal["pdf", "csv"]
+_SETTLED = (InvoiceStatus.PAID.value, InvoiceStatus.VOID.value)
+
+
+def balance_due(invoice: Invoice) -> Decimal:
+    """What is still owed: nothing on a paid or void invoice."""
+    if invoice.status in _SETTLED:
+        return Decimal("0.00")
+    return invoice.total - invoice.amount_paid
+
+
+def summary(invoice: Invoice) -> InvoiceSummary:
+    return InvoiceSummary(
+        id=invoice.id,
+        number=invoice.number,
+        kind=invoice.kind,  # type: ignore[arg-type]  # validated into the enum
+        status=invoice.status,  # type: ignore[arg-type]
+        currency=invoice.currency,
+        subtotal=invoice.subtotal,
+        tax=invoice.tax,
+        total=invoice.total,
+        amount_paid=invoice.amount_paid,
+        balance_due=balance_due(invoice),
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        order_id=invoice.order_id,
+        issued_at=invoice.issued_at,
+        due_at=invoice.due_at,
+        paid_at=invoice.paid_at,
+        created_at=invoice.created_at,
+    )
+
+
+def _issued(account: Account) -> ColumnElement[bool]:
+    return and_(Invoice.account_id == account.id, Invoice.status != InvoiceStatus.DRAFT.value)
+
+
+def list_invoices(
+    session: Session, account: Account, *, status: InvoiceStatus | None, limit: int, cursor: str | None
+) -> Page[InvoiceSummary]:
+    """Newest first (by creation), optionally only one status."""
+    statement = select(Invoice).where(_issued(account))
+    if status is not None:
+        statement = statement.where(Invoice.status == status.value)
+    return paginate(
+        session,
+        statement,
+        keys=[Invoice.created_at, Invoice.id],
+        limit=limit,
+        cursor=cursor,
+        to_item=summary,
+    )
+
+
+def _get(session: Session, account: Account, invoice_id: UUID) -> Invoice:
+    invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, _issued(account)))
+    if invoice is None:
+        raise NotFound("No such invoice.")
+    return invoice
+
+
+def _customer_invoice(session: Session, invoice_id: UUID) -> CustomerInvoice | None:
+    return session.scalar(select(CustomerInvoice).where(CustomerInvoice.invoice_id == invoice_id))
+
+
+def get_invoice(session: Session, account: Account, invoice_id: UUID) -> InvoiceDetail:
+    invoice = _get(session, account, invoice_id)
+    lines = session.scalars(
+        select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.position, InvoiceLine.id)
+    )
+    payments = session.scalars(
+        select(Transaction).where(Transaction.invoice_id == invoice.id).order_by(Transaction.created_at, Transaction.id)
+    )
+    customer = _customer_invoice(session, invoice.id)
+    documents: list[DocumentFormat] = []
+    if customer is not None and customer.pdf_key:
+        documents.append("pdf")
+    if customer is not None and customer.csv_key:
+        documents.append("csv")
+    return InvoiceDetail(
+        **summary(invoice).model_dump(),
+        billing_name=customer.billing_name if customer else None,
+        billing_email=customer.billing_email if customer else None,
+        documents=documents,
+        lines=[InvoiceLineOut.model_validate(line) for line in lines],
+        payments=[InvoicePaymentOut.model_validate(payment) for payment in payments],
+    )
+
+
+def document_link(
+    session: Session,
+    *,
+    store: DocumentStore,
+    settings: Settings,
+    account: Account,
+    invoice_id: UUID,
+    document_format: DocumentFormat,
+) -> InvoiceDocumentLink:
+    """A five-minute presigned GET of the invoice's PDF or CSV."""
+    from primecloud.adapters.documents import DOCUMENT_URL_SECONDS
+
+    invoice = _get(session, account, invoice_id)
+    customer = _customer_invoice(session, invoice.id)
+    key = None
+    if customer is not None:
+        key = customer.pdf_key if document_format == "pdf" else customer.csv_key
+    if key is None:
+        raise Conflict(f"Invoice {invoice.number} has no {document_format.upper()} document.")
+    filename = f"{invoice.number}.{document_format}"
+    request = store.presign_document(settings.documents_bucket, key, filename=filename, expires_in=DOCUMENT_URL_SECONDS)
+    return InvoiceDocumentLink(
+        invoice_id=invoice.id,
+        format=document_format,
+        filename=filename,
+        url=request.url,
+        expires_at=request.expires_at,
+    )

@@ -1,0 +1,480 @@
+"""Issuing an invoice: gapless number, dates, customer document (PDF + CSV in S3), notification, email, audit.
+
+``issue()`` turns a draft invoice (rows flushed, totals set) into an open one inside the
+caller's transaction; the caller commits. Numbers are gapless per year: the year's
+``invoice_number_sequences`` row is bumped with ``INSERT ... ON CONFLICT DO UPDATE``, which
+locks it until the transaction ends, so a concurrent issue waits and a rolled-back one gives
+its number back. The documents are written before the commit and removed again (the very
+versions written) when the transaction does not commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from primecloud.actor import Actor
+from primecloud.adapters.email import Email, Mailer
+from primecloud.compensation import undo_unless_committed
+from primecloud.config import Settings, get_settings
+from primecloud.enums import DeliveryStatus, InvoiceStatus
+from primecloud.errors import Conflict, Unavailable
+from primecloud.models.billing import CustomerInvoice, Invoice, InvoiceLine, InvoiceNumberSequence
+from primecloud.models.iam import Account, User
+from primecloud.money import minor_units, round_money
+from primecloud.observability import logger
+from primecloud.services import audit, notifications
+
+if TYPE_CHECKING:
+    from primecloud.adapters.documents import DocumentStore, StoredDocument
+    from primecloud.adapters.storage import ObjectStorage
+
+SELLER_NAME = "PrimeCloud"
+BILLING_ROLES = ("owner", "admin")  # who sees invoices (DOMAIN.md section 2), so who is told about them
+SYSTEM_ACTOR = Actor.system("invoicing")
+PDF_CONTENT_TYPE = "application/pdf"
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+
+
+# --------------------------------------------------------------------------- numbering
+
+
+def next_invoice_number(session: Session, year: int) -> str:
+    """The next gapless number of ``year``; the sequence row stays locked until the transaction ends."""
+    statement = (
+        insert(InvoiceNumberSequence)
+        .values(year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=[InvoiceNumberSequence.year],
+            set_={"last_number": InvoiceNumberSequence.last_number + 1, "updated_at": func.now()},
+        )
+        .returning(InvoiceNumberSequence.last_number)
+    )
+    number = session.execute(statement).scalar_one()
+    return format_number(year, number)
+
+
+def format_number(year: int, number: int) -> str:
+    return f"INV-{year}-{number:06d}"
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True)
+class DocumentData:
+    """Everything a rendered invoice shows, taken from the rows at issue."""
+
+    number: str
+    kind: str
+    status: str
+    currency: str
+    issued_at: datetime
+    due_at: datetime
+    period_start: datetime | None
+    period_end: datetime | None
+    seller_name: str
+    seller_contact: list[str]
+    billing_name: str
+    billing_email: str | None
+    billing_address: list[str]
+    lines: list[InvoiceLine]
+    subtotal: Decimal
+    tax: Decimal
+    tax_rate: Decimal
+    total: Decimal
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """``1234.5`` EUR -> ``1,234.50`` (the currency's minor unit, half-up)."""
+    return f"{round_money(amount, currency):,.{minor_units(currency)}f}"
+
+
+def format_quantity(quantity: Decimal) -> str:
+    """Without trailing zeros and never in exponent form: ``312.500000`` -> ``312.5``."""
+    text = f"{quantity:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_unit_price(price: Decimal) -> str:
+    """At least two decimals, more only where the price has them (per-GiB prices are sub-cent)."""
+    normalized = price.normalize()
+    places = max(2, -int(normalized.as_tuple().exponent))
+    return f"{price:.{places}f}"
+
+
+def format_rate(rate: Decimal) -> str:
+    return format_quantity(rate * 100) + " %"
+
+
+def _latin1(text: str) -> str:
+    """The PDF's built-in fonts hold Latin-1 only: typographic marks are mapped, anything else becomes '?'."""
+    replacements = {"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
+    replacements |= {"\u2026": "...", "\u20ac": "EUR", "\u00a0": " "}
+    for original, replacement in replacements.items():
+        text = text.replace(original, replacement)
+    return text.encode("latin-1", errors="replace").decode("latin-1")
+
+
+def _day(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+_COLUMN_WIDTHS = (90.0, 30.0, 35.0, 35.0)  # description, quantity, unit price, amount (mm; A4 minus margins)
+
+
+def _text_line(pdf: Any, value: str, *, size: int = 10, style: str = "", height: float = 5) -> None:
+    pdf.set_font("Helvetica", style=style, size=size)
+    pdf.cell(0, height, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+
+
+def _pdf_heading(pdf: Any, data: DocumentData) -> None:
+    _text_line(pdf, data.seller_name, size=16, style="B", height=8)
+    for contact in data.seller_contact:
+        _text_line(pdf, contact, size=9, height=4)
+    pdf.ln(6)
+    _text_line(pdf, f"Invoice {data.number}", size=14, style="B", height=7)
+    _text_line(pdf, f"Issued: {_day(data.issued_at)}    Due: {_day(data.due_at)}")
+    if data.period_start and data.period_end:
+        _text_line(pdf, f"Service period: {_day(data.period_start)} to {_day(data.period_end)}")
+    if data.status == InvoiceStatus.PAID:
+        _text_line(pdf, "Status: paid")
+    pdf.ln(4)
+    _text_line(pdf, "Bill to", style="B")
+    _text_line(pdf, data.billing_name)
+    for address_line in data.billing_address:
+        _text_line(pdf, address_line)
+    if data.billing_email:
+        _text_line(pdf, data.billing_email)
+    pdf.ln(6)
+
+
+def _pdf_lines(pdf: Any, data: DocumentData) -> None:
+    widths = _COLUMN_WIDTHS
+    pdf.set_font("Helvetica", style="B", size=9)
+    for width, title, align in zip(widths, ("Description", "Quantity", "Unit price", "Amount"), "LRRR", strict=True):
+        pdf.cell(width, 7, title, border="B", align=align)
+    pdf.ln()
+    pdf.set_font("Helvetica", size=9)
+    for line in data.lines:
+        description = _latin1(line.description)
+        figures = (
+            format_quantity(line.quantity),
+            format_unit_price(line.unit_price),
+            format_money(line.amount, data.currency),
+        )
+        # A long description wraps; the row is as tall as its lines, and moves whole to the next page.
+        row_height = 6 * len(pdf.multi_cell(widths[0], 6, description, align="L", dry_run=True, output="LINES"))
+        if pdf.will_page_break(row_height):
+            pdf.add_page()
+        top = pdf.get_y()
+        pdf.multi_cell(widths[0], 6, description, align="L", new_x="RIGHT", new_y="TOP")
+        for width, value in zip(widths[1:], figures, strict=True):
+            pdf.cell(width, 6, value, align="R")
+        pdf.set_y(top + row_height)
+    pdf.ln(2)
+
+
+def _pdf_totals(pdf: Any, data: DocumentData) -> None:
+    rows = (
+        ("Subtotal", data.subtotal, ""),
+        (f"Tax ({format_rate(data.tax_rate)})", data.tax, ""),
+        ("Total", data.total, "B"),
+    )
+    for label, amount, style in rows:
+        pdf.set_font("Helvetica", style=style, size=10)
+        pdf.cell(sum(_COLUMN_WIDTHS[:3]), 6, _latin1(label), align="R")
+        pdf.cell(_COLUMN_WIDTHS[3], 6, f"{format_money(amount, data.currency)} {data.currency}", align="R")
+        pdf.ln()
+    pdf.ln(6)
+    if data.status == InvoiceStatus.PAID:
+        _text_line(pdf, "Nothing to pay: this invoice is settled.", size=9)
+    else:
+        due = f"{format_money(data.total, data.currency)} {data.currency}"
+        _text_line(pdf, f"Please pay {due} by {_day(data.due_at)}.", size=9)
+
+
+def render_pdf(data: DocumentData) -> bytes:
+    """A one-invoice PDF: seller, customer, number and dates, lines, subtotal, tax with its rate, total."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"Invoice {data.number}")
+    pdf.set_author(data.seller_name)
+    pdf.set_creator(data.seller_name)
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    _pdf_heading(pdf, data)
+    _pdf_lines(pdf, data)
+    _pdf_totals(pdf, data)
+    return bytes(pdf.output())
+
+
+def _csv_text(text: str) -> str:
+    """Text a spreadsheet would run as a formula (=, +, -, @ first) is kept as text with a leading quote."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+CSV_HEADER = ("type", "position", "description", "metric", "quantity", "unit_price", "amount", "currency")
+
+
+def render_csv(data: DocumentData) -> bytes:
+    """One row per line, then subtotal, tax and total rows; amounts as exact decimal strings."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for line in data.lines:
+        writer.writerow(
+            (
+                "line",
+                line.position,
+                _csv_text(line.description),
+                line.metric or "",
+                format_quantity(line.quantity),
+                format_unit_price(line.unit_price),
+                str(round_money(line.amount, data.currency)),
+                data.currency,
+            )
+        )
+    writer.writerow(("subtotal", "", "Subtotal", "", "", "", str(data.subtotal), data.currency))
+    writer.writerow(("tax", "", f"Tax ({format_rate(data.tax_rate)})", "", "", "", str(data.tax), data.currency))
+    writer.writerow(("total", "", "Total", "", "", "", str(data.total), data.currency))
+    return buffer.getvalue().encode("utf-8")
+
+
+def document_key(invoice: Invoice, extension: str) -> str:
+    return f"invoices/{invoice.account_id}/{invoice.number}.{extension}"
+
+
+# --------------------------------------------------------------------------- issuing
+
+
+def _document_store(storage: DocumentStore | ObjectStorage | None) -> DocumentStore:
+    from primecloud.adapters.documents import DocumentStore, S3Documents, default_documents
+    from primecloud.adapters.storage_s3 import S3ObjectStorage
+
+    if storage is None:
+        return default_documents()
+    if isinstance(storage, DocumentStore):
+        return storage
+    if isinstance(storage, S3ObjectStorage):
+        return S3Documents.sharing(storage)
+    raise TypeError(f"{type(storage).__name__} cannot store invoice documents")
+
+
+def _billing_contact(session: Session, account: Account) -> str | None:
+    if account.billing_email:
+        return account.billing_email
+    owner = session.get(User, account.owner_user_id)
+    return owner.email if owner is not None else None
+
+
+def _address_lines(address: Any) -> list[str]:
+    if not isinstance(address, dict):
+        return []
+    keys = ("line1", "line2", "postal_code", "city", "state", "country", "vat_id")
+    return [str(address[key]) for key in keys if address.get(key)]
+
+
+def _check_totals(invoice: Invoice, lines: list[InvoiceLine]) -> None:
+    """A draft whose totals don't match its lines is a bug in the caller, never something to issue."""
+    line_sum = round_money(sum((line.amount for line in lines), Decimal(0)), invoice.currency)
+    if line_sum != invoice.subtotal or invoice.subtotal + invoice.tax != invoice.total:
+        raise ValueError(f"invoice {invoice.id}: totals do not match its lines")
+
+
+def _invoice_email(data: DocumentData, account: Account, settings: Settings) -> str:
+    amount = f"{format_money(data.total, data.currency)} {data.currency}"
+    if data.status == InvoiceStatus.PAID:
+        ask = "There is nothing to pay: this invoice is settled."
+    else:
+        ask = f"Please pay {amount} by {_day(data.due_at)}."
+    link = f"{settings.public_base_url.rstrip('/')}/accounts/{account.id}/invoices"
+    return (
+        f"Hello {data.billing_name},\n\n"
+        f"invoice {data.number} of {amount} for your PrimeCloud account {account.name} was issued on "
+        f"{_day(data.issued_at)}.\n{ask}\n\n"
+        f"The invoice (PDF and CSV) is in the console: {link}\n"
+    )
+
+
+def issue(
+    session: Session,
+    invoice: Invoice,
+    *,
+    now: datetime,
+    storage: DocumentStore | ObjectStorage | None = None,
+    mailer: Mailer | None = None,
+    settings: Settings | None = None,
+    actor: Actor | None = None,
+) -> Invoice:
+    """Issue a flushed draft invoice in the caller's transaction (see the module docstring).
+
+    ``storage`` is where the documents go: a ``DocumentStore``, an ``S3ObjectStorage`` (its
+    client is reused) or None for the container's default. ``actor`` defaults to the system.
+    A failing document upload raises ``Unavailable`` (nothing is kept); a failing email only
+    marks the customer invoice's delivery as failed.
+    """
+    settings = settings or get_settings()
+    actor = actor or SYSTEM_ACTOR
+    if invoice.status != InvoiceStatus.DRAFT or invoice.number is not None:
+        raise Conflict(f"Invoice {invoice.id} is not a draft.")
+    account = session.get(Account, invoice.account_id)
+    if account is None:
+        raise ValueError(f"invoice {invoice.id} names no account")
+    lines = list(
+        session.scalars(
+            select(InvoiceLine)
+            .where(InvoiceLine.invoice_id == invoice.id)
+            .order_by(InvoiceLine.position, InvoiceLine.created_at)
+        )
+    )
+    _check_totals(invoice, lines)
+
+    invoice.number = next_invoice_number(session, now.astimezone(UTC).year)  # the year of issue, in UTC
+    invoice.issued_at = now
+    invoice.due_at = now + timedelta(days=settings.invoice_net_days)
+    if invoice.total == 0:
+        invoice.status = InvoiceStatus.PAID.value
+        invoice.paid_at = now
+    else:
+        invoice.status = InvoiceStatus.OPEN.value
+
+    billing_email = _billing_contact(session, account)
+    billing_address = account.settings.get("billing_address", {}) if isinstance(account.settings, dict) else {}
+    customer_invoice = CustomerInvoice(
+        invoice_id=invoice.id,
+        billing_name=account.name,
+        billing_email=billing_email,
+        billing_address=billing_address if isinstance(billing_address, dict) else {},
+    )
+    session.add(customer_invoice)
+    session.flush()
+
+    data = DocumentData(
+        number=invoice.number,
+        kind=invoice.kind,
+        status=invoice.status,
+        currency=invoice.currency,
+        issued_at=now,
+        due_at=invoice.due_at,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        seller_name=SELLER_NAME,
+        seller_contact=[settings.public_base_url, settings.sender_email],
+        billing_name=account.name,
+        billing_email=billing_email,
+        billing_address=_address_lines(customer_invoice.billing_address),
+        lines=lines,
+        subtotal=invoice.subtotal,
+        tax=invoice.tax,
+        tax_rate=account.tax_rate,
+        total=invoice.total,
+    )
+    _store_documents(
+        session,
+        invoice=invoice,
+        customer_invoice=customer_invoice,
+        data=data,
+        store=_document_store(storage),
+        settings=settings,
+    )
+
+    notification_ids = notifications.notify(
+        session,
+        account_id=account.id,
+        roles=BILLING_ROLES,
+        type="invoice.issued",
+        title=f"Invoice {invoice.number} issued",
+        body=(
+            f"Invoice {invoice.number} of {format_money(invoice.total, invoice.currency)} {invoice.currency}"
+            + (" is settled." if invoice.status == InvoiceStatus.PAID else f" is due on {_day(invoice.due_at)}.")
+        ),
+        data={
+            "invoice_id": str(invoice.id),
+            "number": invoice.number,
+            "total": str(invoice.total),
+            "currency": invoice.currency,
+            "status": invoice.status,
+        },
+    )
+    audit.record(
+        session,
+        actor,
+        "invoice.issue",
+        account_id=account.id,
+        target_type="invoice",
+        target_id=invoice.id,
+        new={
+            "number": invoice.number,
+            "kind": invoice.kind,
+            "status": invoice.status,
+            "total": str(invoice.total),
+            "currency": invoice.currency,
+            "due_at": invoice.due_at.isoformat(),
+        },
+    )
+    session.flush()
+
+    if billing_email:
+        try:
+            (mailer or _default_mailer()).send(
+                Email(
+                    to=billing_email,
+                    subject=f"PrimeCloud invoice {invoice.number}",
+                    text=_invoice_email(data, account, settings),
+                )
+            )
+        except Unavailable:
+            # The invoice stands (it is in the console); delivery shows as failed for a resend.
+            logger.warning("invoice email not sent", extra={"invoice_id": str(invoice.id)})
+            customer_invoice.delivery_status = DeliveryStatus.FAILED.value
+        else:
+            customer_invoice.delivery_status = DeliveryStatus.SENT.value
+            customer_invoice.delivered_at = now
+            notifications.mark_emailed(session, notification_ids, now)
+    session.flush()
+    return invoice
+
+
+def _default_mailer() -> Mailer:
+    from primecloud.adapters.email import default_mailer
+
+    return default_mailer()
+
+
+def _store_documents(
+    session: Session,
+    *,
+    invoice: Invoice,
+    customer_invoice: CustomerInvoice,
+    data: DocumentData,
+    store: DocumentStore,
+    settings: Settings,
+) -> None:
+    bucket = settings.documents_bucket
+    written: list[StoredDocument] = []
+
+    def remove_written() -> None:
+        for document in written:
+            store.delete_document(document)
+
+    compensation = undo_unless_committed(session, "invoice documents", remove_written)
+    try:
+        pdf_key, csv_key = document_key(invoice, "pdf"), document_key(invoice, "csv")
+        written.append(store.put_document(bucket, pdf_key, render_pdf(data), content_type=PDF_CONTENT_TYPE))
+        written.append(store.put_document(bucket, csv_key, render_csv(data), content_type=CSV_CONTENT_TYPE))
+    except Exception:
+        compensation()  # at once: the caller may catch this and carry on with the same transaction
+        raise
+    invoice.pdf_key = pdf_key
+    customer_invoice.pdf_key = pdf_key
+    customer_invoice.csv_key = csv_key
