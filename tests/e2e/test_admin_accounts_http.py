@@ -1,4 +1,6 @@
-"""Platform staff suspend and reactivate accounts; members are told and the account turns read-only."""
+"""Platform staff suspend and reactivate accounts; members are told, the account turns read-only and its
+access keys (IAM in moto) and SFTP logins (the SftpGo stub) are switched off, then back on; a backend
+failure is a 503 that leaves nothing half-done."""
 
 from __future__ import annotations
 
@@ -8,9 +10,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from localrun.sftpgo_stub import SftpGoStub
+from primecloud.adapters.tenant_aws import AwsTenantCredentials
+from primecloud.errors import Unavailable
 from primecloud.models.iam import Account
+from primecloud.models.storage import SftpUser
 from primecloud.models.system import AuditLog, Notification
 from tests.conftest import ApiClient, assert_problem
+from tests.dunning_factories import audit_rows
+from tests.e2e.sftp_support import sftpgo_stub  # noqa: F401 - a fixture
+from tests.e2e.test_access_keys import create_key, iam_key_status, key_row, keys_path
+from tests.e2e.test_sftp_users import create_user
 from tests.factories import Tenant, make_api_key, make_session_token, make_tenant, make_user
 
 
@@ -76,12 +86,19 @@ def test_staff_suspend_and_reactivate(
             ("account.reactivate", "warning", acme.account_id, staff_id),
         ]
         assert entries[0].old_value == {"status": "active"}
-        assert entries[0].new_value == {"status": "suspended", "reason": "Invoice 30 days overdue"}
+        assert entries[0].new_value == {
+            "status": "suspended",
+            "reason": "Invoice 30 days overdue",
+            "cause": "staff",
+            "access_keys_disabled": 0,
+            "sftp_users_disabled": 0,
+        }
         notes = session.scalars(sa.select(Notification).order_by(Notification.type.desc())).all()
-        assert [(n.type, n.account_id, n.user_id) for n in notes] == [
-            ("account.suspended", acme.account_id, None),
-            ("account.reactivated", acme.account_id, None),
-        ]
+        members = {member.user_id for member in acme.members.values()}
+        # one row per member, so each reads it on their own
+        for kind, rows in (("account.suspended", notes[:4]), ("account.reactivated", notes[4:])):
+            assert {(n.type, n.account_id) for n in rows} == {(kind, acme.account_id)}
+            assert {n.user_id for n in rows} == members
         assert notes[0].body == "Invoice 30 days overdue"
 
 
@@ -113,3 +130,135 @@ def test_reason_is_checked(api: ApiClient, acme: Tenant, staff: tuple[uuid.UUID,
     assert problem["errors"][0]["field"] == "body.reason"
     r = api.post(suspend_url(acme.account_id), token=token, data="{bad", headers={"content-type": "application/json"})
     assert_problem(r, 400, "bad-request")
+
+
+# --------------------------------------------------------------------------- backend effects
+
+
+@pytest.fixture
+def stub(sftpgo_stub: SftpGoStub) -> SftpGoStub:  # noqa: F811 - the fixture imported above
+    return sftpgo_stub
+
+
+def key_status(db: sa.Engine, key: dict[str, str]) -> tuple[str, str]:
+    """The key's status in the database and in the backend (moto's IAM)."""
+    return key_row(db, key["id"]).status, iam_key_status(key["access_key_id"])
+
+
+def sftp_status(db: sa.Engine, stub: SftpGoStub, login: str) -> tuple[str, int]:
+    """The SFTP user's status in the database and in SftpGo (1 enabled, 0 disabled)."""
+    with Session(db) as session:
+        row = session.scalars(sa.select(SftpUser).where(SftpUser.username == login)).one()
+    return row.status, stub.users[login]["status"]
+
+
+def test_suspension_switches_credentials_off_and_reactivation_back_on(
+    api: ApiClient, acme: Tenant, db: sa.Engine, staff: tuple[uuid.UUID, str], stub: SftpGoStub
+) -> None:
+    _, token = staff
+    key = create_key(api, acme, name="deploy").json
+    off_by_admin = create_key(api, acme, name="off").json
+    api.patch(f"{keys_path(acme)}/{off_by_admin['id']}", token=acme.token("owner"), json={"status": "disabled"})
+    login = create_user(api, acme).json["username"]
+
+    assert api.post(suspend_url(acme.account_id), token=token).status == 200
+
+    assert key_status(db, key) == ("disabled", "Inactive")
+    assert sftp_status(db, stub, login) == ("disabled", 0)
+    (entry,) = audit_rows(db, "account.suspend")
+    assert entry.new_value is not None
+    assert (entry.new_value["access_keys_disabled"], entry.new_value["sftp_users_disabled"]) == (1, 1)
+    assert {
+        e.actor_user_id for e in audit_rows(db, "access_key.update") if e.new_value.get("reason") == "suspension"
+    } == {staff[0]}
+
+    r = api.post(reactivate_url(acme.account_id), token=token)
+    assert r.status == 200 and r.json["status"] == "active", r
+
+    assert key_status(db, key) == ("active", "Active")
+    assert key_status(db, off_by_admin) == ("disabled", "Inactive")  # the admin's choice is kept
+    assert sftp_status(db, stub, login) == ("active", 1)
+    (entry,) = audit_rows(db, "account.reactivate")
+    assert entry.new_value is not None
+    assert (entry.new_value["access_keys_enabled"], entry.new_value["sftp_users_enabled"]) == (1, 1)
+
+
+def test_a_storage_failure_while_suspending_leaves_everything_active(  # noqa: PLR0917 - fixtures
+    api: ApiClient,
+    acme: Tenant,
+    db: sa.Engine,
+    staff: tuple[uuid.UUID, str],
+    stub: SftpGoStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, token = staff
+    easy = create_key(api, acme, name="easy").json
+    stubborn = create_key(api, acme, name="stubborn").json
+    login = create_user(api, acme).json["username"]
+    disable = AwsTenantCredentials.disable
+
+    def disable_all_but_stubborn(self: AwsTenantCredentials, access_key_id: str) -> None:
+        if access_key_id == stubborn["access_key_id"]:
+            raise Unavailable("IAM failed UpdateAccessKey (Throttling).")
+        disable(self, access_key_id)
+
+    monkeypatch.setattr(AwsTenantCredentials, "disable", disable_all_but_stubborn)
+    assert_problem(api.post(suspend_url(acme.account_id), token=token), 503, "unavailable")
+
+    assert status_of(db, acme.account_id) == "active"
+    assert key_status(db, easy) == ("active", "Active")  # switched off, then back on
+    assert key_status(db, stubborn) == ("active", "Active")
+    assert sftp_status(db, stub, login) == ("active", 1)
+    assert audit_rows(db, "account.suspend") == [] and audit_rows(db, "access_key.update") == []
+    with Session(db) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 0
+
+    monkeypatch.setattr(AwsTenantCredentials, "disable", disable)  # the backend is back: a retry works
+    assert api.post(suspend_url(acme.account_id), token=token).status == 200
+    assert key_status(db, stubborn) == ("disabled", "Inactive")
+
+
+def test_sftpgo_down_while_suspending_leaves_the_keys_active(
+    api: ApiClient, acme: Tenant, db: sa.Engine, staff: tuple[uuid.UUID, str], stub: SftpGoStub
+) -> None:
+    _, token = staff
+    key = create_key(api, acme).json
+    create_user(api, acme)
+    stub.stop()
+
+    assert_problem(api.post(suspend_url(acme.account_id), token=token), 503, "unavailable")
+
+    assert status_of(db, acme.account_id) == "active"
+    assert key_status(db, key) == ("active", "Active")
+    assert audit_rows(db, "account.suspend") == []
+
+
+def test_sftpgo_down_while_reactivating_keeps_everything_suspended(
+    api: ApiClient, acme: Tenant, db: sa.Engine, staff: tuple[uuid.UUID, str], stub: SftpGoStub
+) -> None:
+    _, token = staff
+    key = create_key(api, acme).json
+    login = create_user(api, acme).json["username"]
+    assert api.post(suspend_url(acme.account_id), token=token).status == 200
+    stub.stop()
+
+    assert_problem(api.post(reactivate_url(acme.account_id), token=token), 503, "unavailable")
+
+    assert status_of(db, acme.account_id) == "suspended"
+    assert key_status(db, key) == ("disabled", "Inactive")  # enabled, then switched off again
+    assert stub.users[login]["status"] == 0
+    assert audit_rows(db, "account.reactivate") == []
+
+
+def test_a_login_sftpgo_lost_does_not_block_reactivation(
+    api: ApiClient, acme: Tenant, db: sa.Engine, staff: tuple[uuid.UUID, str], stub: SftpGoStub
+) -> None:
+    _, token = staff
+    login = create_user(api, acme).json["username"]
+    assert api.post(suspend_url(acme.account_id), token=token).status == 200
+    del stub.users[login]  # gone from SftpGo behind our back: nobody can log in as it
+
+    r = api.post(reactivate_url(acme.account_id), token=token)
+    assert r.status == 200 and r.json["status"] == "active", r
+    with Session(db) as session:
+        assert session.scalars(sa.select(SftpUser.status)).one() == "disabled"

@@ -1,13 +1,14 @@
-"""POST /v1/admin/accounts/{account_id}/suspend: platform staff suspend an active account."""
+"""POST /v1/admin/accounts/{account_id}/suspend: platform staff suspend an active account and its credentials."""
 
 from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Depends
 
+from primecloud.adapters import registry
 from primecloud.api import UserContext, app_for, platform_admin_access
 from primecloud.schemas.iam import AccountOut, StatusChange
-from primecloud.services import accounts
+from primecloud.services import suspension
 
 app = app_for(__name__)
 
@@ -17,6 +18,7 @@ app = app_for(__name__)
     responses={
         404: {"description": "No such account (or it is closed)"},
         409: {"description": "The account is not active"},
+        503: {"description": "The storage backend or SftpGo failed; the account stays active"},
     },
 )
 def suspend_account(
@@ -24,7 +26,14 @@ def suspend_account(
     ctx: Annotated[UserContext, Depends(platform_admin_access)],
     body: StatusChange | None = None,
 ) -> AccountOut:
-    return accounts.suspend(ctx.session, ctx.actor, account_id, body.reason if body else None)
+    return suspension.suspend_by_staff(
+        ctx.session,
+        ctx.actor,
+        account_id,
+        body.reason if body else None,
+        credentials=registry.tenant_credentials(),
+        sftpgo=registry.sftpgo,
+    )
 
 
 lambda_handler = app.handler

@@ -1,16 +1,29 @@
-"""Scheduled job check_overdue: bookkeeping and locking are live; its work lands with the Dunning/retention issue."""
+"""Scheduled job check_overdue (daily): overdue invoices, payment reminders, suspension after the grace period."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from primecloud.jobs import JobStats, scheduled_job_handler
 
 
-def work_for(params: dict[str, Any]):  # type: ignore[no-untyped-def]
+def work_for(params: dict[str, Any]) -> Callable[[JobStats], None]:
     def work(stats: JobStats) -> None:
-        stats.details["pending"] = (
-            "check_overdue logic lands with the Dunning, notifications, audit log and retention issue"
+        from primecloud import clock
+        from primecloud.adapters import registry
+        from primecloud.adapters.email import default_mailer
+        from primecloud.config import get_settings
+        from primecloud.db import unit_of_work
+        from primecloud.services import dunning
+
+        dunning.check_overdue(
+            stats,
+            unit_of_work=unit_of_work,
+            now=clock.now(),
+            settings=get_settings(),
+            mailer=default_mailer(),
+            sftpgo=registry.sftpgo,
         )
 
     return work

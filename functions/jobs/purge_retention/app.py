@@ -1,17 +1,33 @@
-"""Scheduled job purge_retention: bookkeeping and locking are live; its work lands with the Dunning/retention issue."""
+"""Scheduled job purge_retention (daily): delete or anonymize what is past its retention.
+
+``{"params": {"dry_run": true}}`` counts what would go and deletes nothing. The rules are in
+``primecloud.services.retention``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from primecloud.jobs import JobStats, scheduled_job_handler
 
 
-def work_for(params: dict[str, Any]):  # type: ignore[no-untyped-def]
+def work_for(params: dict[str, Any]) -> Callable[[JobStats], None]:
+    from primecloud.schemas.jobs import PurgeRetentionParams
+
+    options = PurgeRetentionParams.model_validate(params)
+
     def work(stats: JobStats) -> None:
-        stats.details["pending"] = (
-            "purge_retention logic lands with the Dunning, notifications, audit log and retention issue"
+        from primecloud import clock
+        from primecloud.adapters import registry
+        from primecloud.config import get_settings
+        from primecloud.db import get_engine
+        from primecloud.services import retention
+
+        backends = retention.Backends(
+            storage=registry.storage, credentials=registry.tenant_credentials, sftpgo=registry.sftpgo
         )
+        retention.run(get_engine(), backends, stats, now=clock.now(), settings=get_settings(), dry_run=options.dry_run)
 
     return work
 

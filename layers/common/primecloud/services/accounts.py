@@ -1,4 +1,4 @@
-"""Accounts (tenants): reading, creating, changing, closing, ownership and platform suspension."""
+"""Accounts (tenants): reading, creating, changing, closing and ownership (suspension: services/suspension.py)."""
 
 from __future__ import annotations
 
@@ -240,77 +240,3 @@ def transfer_ownership(session: Session, actor: Actor, account: Account, new_own
     )
     session.flush()
     return details(session, account, AccountRole.ADMIN.value)
-
-
-# --------------------------------------------------------------------------- platform staff
-
-
-def suspend(session: Session, actor: Actor, account_id: UUID, reason: str | None) -> AccountOut:
-    return _change_status(
-        session,
-        actor,
-        account_id,
-        reason,
-        from_status=AccountStatus.ACTIVE,
-        to_status=AccountStatus.SUSPENDED,
-        action="account.suspend",
-        notification_type="account.suspended",
-        title="Your account is suspended: it can be read and invoices paid, nothing created or changed.",
-    )
-
-
-def reactivate(session: Session, actor: Actor, account_id: UUID, reason: str | None) -> AccountOut:
-    return _change_status(
-        session,
-        actor,
-        account_id,
-        reason,
-        from_status=AccountStatus.SUSPENDED,
-        to_status=AccountStatus.ACTIVE,
-        action="account.reactivate",
-        notification_type="account.reactivated",
-        title="Your account is active again.",
-    )
-
-
-def _change_status(
-    session: Session,
-    actor: Actor,
-    account_id: UUID,
-    reason: str | None,
-    *,
-    from_status: AccountStatus,
-    to_status: AccountStatus,
-    action: str,
-    notification_type: str,
-    title: str,
-) -> AccountOut:
-    account = session.scalar(
-        select(Account).where(Account.id == account_id, Account.deleted_at.is_(None)).with_for_update()
-    )
-    if account is None:
-        raise NotFound("No such account.")
-    if account.status != from_status:
-        raise Conflict(f"The account is {account.status}; only a {from_status} account can become {to_status}.")
-    account.status = to_status.value
-    audit.record(
-        session,
-        actor,
-        action,
-        account_id=account.id,
-        target_type="account",
-        target_id=account.id,
-        old={"status": from_status.value},
-        new={"status": to_status.value, "reason": reason},
-        severity="warning",
-    )
-    notifications.notify(
-        session,
-        account_id=account.id,
-        type=notification_type,
-        title=title,
-        body=reason or "",
-        data={"account_id": str(account.id), "status": to_status.value},
-    )
-    session.flush()
-    return AccountOut.model_validate(account)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import func, or_, select, update
@@ -332,6 +333,26 @@ def delete_me(session: Session, actor: Actor) -> UserDeletion:
                 new={"left": True, "reason": "user deleted"},
             )
 
+    anonymize_user(session, user, now)
+    audit.record(
+        session,
+        actor,
+        "user.delete",
+        target_type="user",
+        target_id=user.id,
+        new={"closed_account_ids": closed, "left_account_ids": [a.id for _, a in joined if a.id not in closed]},
+        severity="warning",
+    )
+    session.flush()
+    return UserDeletion(id=user.id, status=user.status, deleted_at=now, closed_account_ids=closed)
+
+
+def anonymize_user(session: Session, user: User, now: datetime) -> None:
+    """Sign the user out everywhere, kill their keys and reset links, and scrub what names them.
+
+    The row stays (invoices, accounts and the audit log point at it); it can never log in again.
+    Used by DELETE /v1/me and by the retention purge for the sole members of purged accounts.
+    """
     session.execute(
         update(UserSession)
         .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
@@ -351,14 +372,3 @@ def delete_me(session: Session, actor: Actor) -> UserDeletion:
     user.name = ""
     user.password_hash = None
     user.email_verified_at = None
-    audit.record(
-        session,
-        actor,
-        "user.delete",
-        target_type="user",
-        target_id=user.id,
-        new={"closed_account_ids": closed, "left_account_ids": [a.id for _, a in joined if a.id not in closed]},
-        severity="warning",
-    )
-    session.flush()
-    return UserDeletion(id=user.id, status=user.status, deleted_at=now, closed_account_ids=closed)

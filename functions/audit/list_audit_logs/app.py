@@ -1,0 +1,48 @@
+"""GET /v1/accounts/{account_id}/audit-logs: the account's audit log (owners and admins), newest first."""
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from primecloud.api import AccountContext, Cursor, Limit, account_access, app_for
+from primecloud.enums import AuditSeverity
+from primecloud.schemas.audit import AuditLogOut
+from primecloud.schemas.common import Page
+from primecloud.services import audit_logs
+
+app = app_for(__name__)
+
+
+@app.get("/v1/accounts/<account_id>/audit-logs")
+def list_audit_logs(
+    account_id: UUID,
+    ctx: Annotated[AccountContext, Depends(account_access("admin", "audit:read"))],
+    *,
+    action: Annotated[
+        str | None, Query(max_length=64, description='An action ("bucket.create") or a prefix ("bucket.")')
+    ] = None,
+    actor_user_id: Annotated[UUID | None, Query(description="Entries by this user")] = None,
+    target_type: Annotated[str | None, Query(max_length=64)] = None,
+    target_id: Annotated[str | None, Query(max_length=255)] = None,
+    severity: Annotated[AuditSeverity | None, Query()] = None,
+    from_: Annotated[datetime | None, Query(alias="from", description="From this time (inclusive)")] = None,
+    to: Annotated[datetime | None, Query(description="Until this time (exclusive)")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[AuditLogOut]:
+    where = audit_logs.AuditFilter(
+        action=action,
+        actor_user_id=actor_user_id,
+        target_type=target_type,
+        target_id=target_id,
+        severity=severity.value if severity else None,
+        since=from_,
+        until=to,
+    )
+    return audit_logs.list_for_account(ctx.session, ctx.account.id, where, limit=limit, cursor=cursor)
+
+
+lambda_handler = app.handler

@@ -1,0 +1,124 @@
+"""Job administration for platform staff: start a job on demand, list its runs.
+
+Starting creates the ``job_runs`` row first (so the answer names the run), commits it, then hands
+the run to the job's function (``adapters.job_invoker``); the function fills in that row.
+Two starts never overlap: the job's advisory lock is tried inside the starting transaction (a
+running job holds it for its whole run), and a run created moments ago that has not begun yet
+blocks a second start too. A ``running`` row whose job holds no lock and that is older than
+``START_GRACE`` is a run that died (a timed-out function): it is closed as failed and no longer
+blocks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from primecloud.actor import Actor
+from primecloud.adapters.job_invoker import JobInvoker
+from primecloud.errors import Conflict, Invalid, NotFound, PrimeCloudError, Unavailable
+from primecloud.jobs import JOBS, lock_key
+from primecloud.models.system import JobRun
+from primecloud.pagination import paginate
+from primecloud.schemas.common import Page
+from primecloud.schemas.jobs import JOB_PARAMS, JobRunOut, JobRunStart
+from primecloud.services import audit
+
+START_GRACE = timedelta(minutes=5)  # an asynchronous invoke starts well within this
+
+
+def run_out(run: JobRun) -> JobRunOut:
+    stats: dict[str, Any] = dict(run.stats or {})
+    params = stats.pop("params", {}) or {}
+    counts = stats.pop("counts", {}) or {}
+    failures = stats.pop("failures", []) or []
+    return JobRunOut(
+        id=run.id,
+        job=run.job,
+        trigger=run.trigger,  # type: ignore[arg-type]
+        status=run.status,  # type: ignore[arg-type]
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        params=params,
+        counts={name: int(value) for name, value in counts.items()},
+        failures=failures,
+        details=stats,
+        error=run.error,
+    )
+
+
+def _known_job(job: str) -> str:
+    if job not in JOBS:
+        raise NotFound(f"No such job; the jobs are {', '.join(JOBS)}.")
+    return job
+
+
+def validate_params(job: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The job's parameters as its function reads them, or 422 naming each bad field."""
+    try:
+        parsed = JOB_PARAMS[job].model_validate(params)
+    except ValidationError as exc:
+        errors = [
+            {
+                "field": ".".join(["body", "params", *(str(part) for part in error["loc"])]),
+                "message": error["msg"],
+                "type": error["type"],
+            }
+            for error in exc.errors()
+        ]
+        detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+        raise Invalid(detail, errors=errors) from None
+    return parsed.model_dump(mode="json", exclude_unset=True)
+
+
+def start(
+    session: Session, actor: Actor, job: str, body: JobRunStart, invoker: JobInvoker, *, now: datetime
+) -> JobRunOut:
+    params = validate_params(_known_job(job), body.params)
+    if not session.execute(select(func.pg_try_advisory_xact_lock(lock_key(job)))).scalar_one():
+        raise Conflict(f"The {job} job is already running.")
+    for earlier in session.scalars(
+        select(JobRun).where(JobRun.job == job, JobRun.status == "running").with_for_update()
+    ):
+        if earlier.started_at > now - START_GRACE:
+            raise Conflict(f"A {job} run (id {earlier.id}) was started moments ago and has not finished.")
+        earlier.status, earlier.finished_at = "failed", now
+        earlier.error = "Abandoned: it never finished and no process holds the job's lock."
+    run = JobRun(job=job, trigger="manual", status="running", started_at=now, stats={"params": params})
+    session.add(run)
+    session.flush()
+    audit.record(session, actor, "job.start", target_type="job_run", target_id=run.id, new={"job": job, **params})
+    # The run must exist before its function looks it up; committing also frees the lock for the job.
+    session.commit()
+    try:
+        invoker.start(job, {"trigger": "manual", "params": params, "run_id": str(run.id)})
+    except PrimeCloudError as exc:
+        run.status, run.finished_at, run.error = "failed", now, f"Not started: {exc.detail}"
+        session.commit()
+        raise Unavailable(f"The {job} job could not be started: {exc.detail}") from exc
+    return run_out(run)
+
+
+def list_runs(
+    session: Session, *, job: str | None, status: str | None, limit: int, cursor: str | None
+) -> Page[JobRunOut]:
+    statement = select(JobRun)
+    if job is not None:
+        statement = statement.where(JobRun.job == job)
+    if status is not None:
+        statement = statement.where(JobRun.status == status)
+    return paginate(
+        session, statement, keys=[JobRun.started_at, JobRun.id], limit=limit, cursor=cursor, to_item=run_out
+    )
+
+
+def get_run(session: Session, run_id: UUID) -> JobRunOut:
+    run = session.get(JobRun, run_id)
+    if run is None:
+        raise NotFound("No such job run.")
+    return run_out(run)
