@@ -91,6 +91,10 @@ def run(repeats: int, list_size: int) -> list[Figure]:
         db.reset_engine()
         run_alembic(postgres.url, "downgrade", "base")
         run_alembic(postgres.url, "upgrade", "head")
+        from localrun.postgres import ensure_app_login
+
+        os.environ["DATABASE_URL"] = ensure_app_login(postgres.url)  # as in AWS: row-level security applies
+        db.reset_engine()
 
         with Session(db.get_engine(), expire_on_commit=False) as session, session.begin():
             owner = make_user(session)

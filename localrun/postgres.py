@@ -54,3 +54,32 @@ def run_alembic(url: str, *args: str) -> None:
     config.set_main_option("script_location", str(root / "migrations"))
     config.attributes["database_url"] = url
     getattr(command, args[0])(config, *args[1:])
+
+
+APP_LOGIN = "primecloud_api"
+# Local and test servers only (trust auth on a private socket); in AWS the secret holds the real one.
+APP_LOGIN_PASSWORD = "local-app-password"  # noqa: S105
+
+
+def ensure_app_login(owner_url: str, login: str = APP_LOGIN, password: str = APP_LOGIN_PASSWORD) -> str:
+    """The URL the application uses: a login role in ``primecloud_app`` (migration 0002), not the owner.
+
+    Row-level security applies to it (no ownership, no BYPASSRLS); the owner's URL stays for
+    migrations and for tests that set data up. Idempotent.
+    """
+    import sqlalchemy as sa
+
+    if not login.replace("_", "").isalnum() or not password.replace("-", "").isalnum():
+        raise ValueError("the role name and password must be plain words")
+    engine = sa.create_engine(owner_url)
+    try:
+        with engine.begin() as connection:
+            exists = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :name"), {"name": login})
+            if exists.first() is None:
+                connection.execute(sa.text(f"CREATE ROLE {login} LOGIN INHERIT NOBYPASSRLS"))
+            connection.execute(sa.text(f"ALTER ROLE {login} PASSWORD '{password}'"))  # utility statements take no binds
+            connection.execute(sa.text(f"GRANT primecloud_app TO {login}"))
+    finally:
+        engine.dispose()
+    url = sa.make_url(owner_url).set(username=login, password=password)
+    return url.render_as_string(hide_password=False)

@@ -45,13 +45,15 @@ def postgres() -> Iterator[Postgres]:
 
 @pytest.fixture(scope="session")
 def database_url(postgres: Postgres) -> Iterator[str]:
-    """A migrated database; the layer's engine points at it for the whole session."""
+    """A migrated database (the owner's URL, for setting data up); the layer's engine points at it
+    for the whole session as the application role, so row-level security applies as in AWS."""
+    from localrun.postgres import ensure_app_login
     from primecloud import db
     from primecloud.config import get_settings
 
     run_alembic(postgres.url, "downgrade", "base")
     run_alembic(postgres.url, "upgrade", "head")
-    os.environ["DATABASE_URL"] = postgres.url
+    os.environ["DATABASE_URL"] = ensure_app_login(postgres.url)
     get_settings.cache_clear()
     db.reset_engine()
     yield postgres.url

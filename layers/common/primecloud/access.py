@@ -95,6 +95,11 @@ def parse_uuid_or_404(raw: str | UUID) -> UUID:
         raise NotFound("No such account.") from None
 
 
+# The transaction's tenant for row-level security (see migrations/versions/0002_session_changes.py).
+TENANT_SETTING = "primecloud.account_id"
+USER_SETTING = "primecloud.user_id"  # whose account-less rows (sign-ins, personal notifications) stay visible
+
+
 def resolve_account_access(
     session: Session,
     principal: Principal,
@@ -106,9 +111,12 @@ def resolve_account_access(
 ) -> tuple[Account, str]:
     """The caller's account and role, or NotFound/Forbidden/AccountSuspended.
 
-    One query: the membership joined to its (live) account.
+    One query: the membership joined to its (live) account. The same query narrows the rest of
+    the transaction to this account for row-level security (``set_config(..., true)`` is
+    transaction-local, evaluated only for the member's row): from then on a query that forgets
+    its own ``account_id`` filter still sees no other tenant's rows (migration 0002).
     """
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from primecloud.models.iam import Account, AccountMember
 
@@ -116,7 +124,12 @@ def resolve_account_access(
     if principal.api_key_account_id is not None and principal.api_key_account_id != account_id:
         raise NotFound("No such account.")  # an API key belongs to one account
     row = session.execute(
-        select(Account, AccountMember.role)
+        select(
+            Account,
+            AccountMember.role,
+            func.set_config(TENANT_SETTING, str(account_id), True),
+            func.set_config(USER_SETTING, str(principal.user_id), True),
+        )
         .join(AccountMember, AccountMember.account_id == Account.id)
         .where(
             Account.id == account_id,
@@ -126,7 +139,7 @@ def resolve_account_access(
     ).first()
     if row is None:
         raise NotFound("No such account.")
-    account, role = row
+    account, role, _tenant, _user = row
     if not role_at_least(role, min_role):
         raise Forbidden(f"This needs the {min_role} role or higher; you are {role}.")
     if mutation and not allow_when_suspended and account.status == "suspended":

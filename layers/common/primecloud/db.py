@@ -136,6 +136,12 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.register_in_adapter(TIMESTAMPTZ_OID, timestamptz_in)
+        # pg8000 keeps the connect timeout as the socket's timeout for every later read, which would
+        # cut any statement longer than DATABASE_CONNECT_TIMEOUT; reads may take as long as the
+        # server-side statement timeout (which cancels first), plus a margin for a dead network.
+        raw_socket = getattr(dbapi_connection, "_usock", None)
+        if raw_socket is not None:
+            raw_socket.settimeout(statement_timeout / 1000 + settings.database_connect_timeout)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"SET statement_timeout = {statement_timeout}")
         cursor.execute("SET TIME ZONE 'UTC'")

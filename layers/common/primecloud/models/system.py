@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, event, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,7 +14,26 @@ from primecloud.models.base import Base, Timestamps, UUIDPrimaryKey
 from primecloud.models.enums import AuditOutcome, AuditSeverity, JobRunStatus, JobTrigger, one_of
 
 
-class AuditLog(Base, UUIDPrimaryKey, Timestamps):
+class AccountlessRows:
+    """Rows that may belong to no account (a sign-in, a personal notification).
+
+    Inserted without RETURNING (the id is made here, timestamps load on first access): under
+    row-level security a transaction narrowed to one account may write such a row for another
+    user (an invitee's notification) but not read it back, and RETURNING is a read.
+    """
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    __mapper_args__ = {"eager_defaults": False}
+
+
+@event.listens_for(AccountlessRows, "before_insert", propagate=True)
+def _id_made_here(_mapper: Any, _connection: Any, row: AccountlessRows) -> None:
+    # ORM inserts only: a Core INSERT ... SELECT keeps the server default (one id per row).
+    if row.id is None:
+        row.id = uuid.uuid4()
+
+
+class AuditLog(AccountlessRows, Base, Timestamps):
     """Who did what to which target, and how it went; it outlives the actors it names."""
 
     __tablename__ = "audit_logs"
@@ -43,7 +62,7 @@ class AuditLog(Base, UUIDPrimaryKey, Timestamps):
     )
 
 
-class Notification(Base, UUIDPrimaryKey, Timestamps):
+class Notification(AccountlessRows, Base, Timestamps):
     __tablename__ = "notifications"
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -82,7 +101,7 @@ class JobRun(Base, UUIDPrimaryKey, Timestamps):
     )
 
 
-class IdempotencyKey(Base, UUIDPrimaryKey, Timestamps):
+class IdempotencyKey(AccountlessRows, Base, Timestamps):
     """A client's Idempotency-Key: the first request's outcome, replayed for retries."""
 
     __tablename__ = "idempotency_keys"
