@@ -224,3 +224,17 @@ def count_statements() -> Iterator[StatementCount]:
         yield counted
     finally:
         sa.event.remove(get_engine(), "before_cursor_execute", seen)
+
+
+def drain_queue(sqs: Any, queue_url: str) -> int:
+    """Empty a queue of the shared moto server (PurgeQueue is allowed once a minute per queue)."""
+    drained = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
+        if not messages:
+            return drained
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        drained += len(messages)

@@ -34,6 +34,7 @@ from primecloud.models.iam import Account
 from primecloud.models.storage import SftpUser
 from primecloud.models.system import JobRun
 from primecloud.services import metering
+from tests.conftest import drain_queue
 from tests.factories import make_bucket, make_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -484,7 +485,7 @@ def test_cumulative_counters_become_hourly_amounts(db: sa.Engine, aws_server: di
 def test_dispatcher_to_worker_end_to_end(runtime: LocalLambda, db: sa.Engine, at_hour: datetime) -> None:
     sqs = boto3.client("sqs")
     queue_url = os.environ["USAGE_QUEUE_URL"]
-    sqs.purge_queue(QueueUrl=queue_url)
+    drain_queue(sqs, queue_url)
     tenants = [make_tenant(db, f"Tenant {index}") for index in range(3)]
     buckets = {tenant.account_id: make_bucket(db, tenant.account_id) for tenant in tenants}
 

@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from localrun.moto import MotoServer, bootstrap_aws, start_moto
 from localrun.sshd import SshServer
+from tests.conftest import drain_queue
 
 SETTINGS = {"documents_bucket": "primecloud-documents-test", "sender_email": "billing@primecloud.example"}
 
@@ -48,7 +49,7 @@ def test_bootstrap_creates_the_usage_queue_with_its_dead_letter_queue(aws_env: d
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"].endswith(":primecloud-usage-dlq")
     assert int(redrive["maxReceiveCount"]) == 5
-    sqs.purge_queue(QueueUrl=aws_env["USAGE_QUEUE_URL"])  # moto's state is shared by the whole test process
+    drain_queue(sqs, aws_env["USAGE_QUEUE_URL"])  # moto's state is shared by the whole test process
     sqs.send_message(QueueUrl=aws_env["USAGE_QUEUE_URL"], MessageBody='{"account_ids": []}')
     (message,) = sqs.receive_message(QueueUrl=aws_env["USAGE_QUEUE_URL"])["Messages"]
     assert message["Body"] == '{"account_ids": []}'

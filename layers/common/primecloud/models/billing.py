@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import primecloud.models.iam  # loads the tables its foreign keys name (with storage below)
+import primecloud.models.storage  # noqa: F401 - loads the tables its foreign keys name
 from primecloud.models.base import Base, Timestamps, UUIDPrimaryKey
 from primecloud.models.enums import (
     DeliveryStatus,

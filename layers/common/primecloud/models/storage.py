@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+import primecloud.models.iam  # noqa: F401 - loads the tables its foreign keys name
 from primecloud.models.base import Base, SoftDelete, Timestamps, UUIDPrimaryKey
 from primecloud.models.enums import AccessKeyStatus, BucketStatus, PermissionLevel, SftpUserStatus, one_of
 

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+import primecloud.models.iam  # noqa: F401 - loads the tables its foreign keys name
 from primecloud.models.base import Base, Timestamps, UUIDPrimaryKey
 from primecloud.models.enums import AuditOutcome, AuditSeverity, JobRunStatus, JobTrigger, one_of
 
