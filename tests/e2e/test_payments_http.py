@@ -350,3 +350,33 @@ def test_another_tenants_payment_does_not_touch_this_tenant(
     assert invoice_row(db, invoice_id).amount_paid == Decimal("0.00")
     r = api.get(f"/v1/accounts/{acme.account_id}/invoices", token=acme.token("owner"), params={"status": "paid"})
     assert r.json["items"] == []
+
+
+def test_settling_emails_a_receipt_and_a_mail_outage_does_not_lose_the_payment(
+    api: ApiClient,
+    db: sa.Engine,
+    staff: tuple[uuid.UUID, str],
+    invoice_id: uuid.UUID,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from primecloud.adapters.email import SesMailer
+    from primecloud.errors import Unavailable
+
+    sent: list[str] = []
+
+    def failing_send(self: SesMailer, email: Any) -> None:
+        sent.append(email.subject)
+        raise Unavailable("The mail service is unavailable.")
+
+    monkeypatch.setattr(SesMailer, "send", failing_send)
+    total = str(invoice_row(db, invoice_id).total)
+
+    r = pay(api, staff[1], invoice_id, total, "pi_receipt")
+
+    assert r.status == 201, r
+    invoice = invoice_row(db, invoice_id)
+    assert invoice.status == "paid"
+    assert sent == [f"PrimeCloud invoice {invoice.number} paid"]
+    with Session(db) as session:
+        paid_news = session.scalars(sa.select(Notification).where(Notification.type == "invoice.paid")).all()
+    assert paid_news and all(n.emailed_at is None for n in paid_news)  # the in-app notice stands, not marked mailed

@@ -191,7 +191,9 @@ def test_one_invoice_from_issue_to_reactivation(
     assert walk.new_notifications() == one_each("invoice.paid", INVOICE_NEWS) + one_each(
         "account.reactivated", EVERYONE
     )
-    assert walk.new_emails() == []  # payment and reactivation are in-app news only
+    receipt, reactivated_mail = walk.new_emails()  # one email each: the receipt, then the reactivation
+    assert receipt.subject.endswith("paid") and "paid in full" in receipt.body
+    assert reactivated_mail.subject == "Walkthrough GmbH is active again"
     (entry,) = audit_rows(db, "account.reactivate")
     assert entry.new_value is not None
     reactivated = {name: entry.new_value[name] for name in ("cause", "access_keys_enabled", "sftp_users_enabled")}

@@ -6,6 +6,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Depends, Response
 
 from primecloud import clock
+from primecloud.adapters.email import default_mailer
 from primecloud.api import UserContext, app_for, created, platform_admin_access
 from primecloud.schemas.invoices import PaymentCreate, PaymentRecorded
 from primecloud.services import payments
@@ -27,7 +28,9 @@ def record_payment(
     body: PaymentCreate,
     ctx: Annotated[UserContext, Depends(platform_admin_access)],
 ) -> Response[PaymentRecorded]:
-    result, new = payments.record_payment(ctx.session, ctx.actor, invoice_id, body, now=clock.now())
+    result, new = payments.record_payment(
+        ctx.session, ctx.actor, invoice_id, body, now=clock.now(), mailer=default_mailer()
+    )
     if new:
         return created(result)
     return Response(status_code=200, content_type="application/json", body=result)

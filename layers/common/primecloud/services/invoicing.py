@@ -270,7 +270,8 @@ def _document_store(storage: DocumentStore | ObjectStorage | None) -> DocumentSt
     raise TypeError(f"{type(storage).__name__} cannot store invoice documents")
 
 
-def _billing_contact(session: Session, account: Account) -> str | None:
+def billing_contact(session: Session, account: Account) -> str | None:
+    """Where billing mail goes: the billing email, else the owner's."""
     if account.billing_email:
         return account.billing_email
     owner = session.get(User, account.owner_user_id)
@@ -348,7 +349,7 @@ def issue(
     else:
         invoice.status = InvoiceStatus.OPEN.value
 
-    billing_email = _billing_contact(session, account)
+    billing_email = billing_contact(session, account)
     billing_address = account.settings.get("billing_address", {}) if isinstance(account.settings, dict) else {}
     customer_invoice = CustomerInvoice(
         invoice_id=invoice.id,

@@ -10,10 +10,8 @@ The invoice row is locked (FOR UPDATE) first, so payments of one invoice are app
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from decimal import Decimal
-from types import ModuleType
 from uuid import UUID
 
 from sqlalchemy import select
@@ -21,14 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
+from primecloud.adapters.email import Email, Mailer
 from primecloud.enums import AccountStatus, InvoiceKind, InvoiceStatus, TransactionStatus
-from primecloud.errors import Conflict, Invalid, NotFound
+from primecloud.errors import Conflict, Invalid, NotFound, Unavailable
 from primecloud.models.billing import Invoice, Order, Transaction
 from primecloud.models.iam import Account
 from primecloud.money import minor_units, round_money
 from primecloud.observability import logger
 from primecloud.schemas.invoices import InvoiceSummary, PaymentCreate, PaymentRecorded, TransactionOut
-from primecloud.services import audit, invoices, notifications, orders
+from primecloud.services import audit, invoices, invoicing, notifications, orders
 
 PAYABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value, InvoiceStatus.UNCOLLECTIBLE.value)
 VOIDABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value)
@@ -81,9 +80,18 @@ def _check_amount(invoice: Invoice, req: PaymentCreate) -> Decimal:
 
 
 def record_payment(
-    session: Session, actor: Actor, invoice_id: UUID, req: PaymentCreate, *, now: datetime
+    session: Session,
+    actor: Actor,
+    invoice_id: UUID,
+    req: PaymentCreate,
+    *,
+    now: datetime,
+    mailer: Mailer | None = None,
 ) -> tuple[PaymentRecorded, bool]:
-    """Record a payment; returns the result and whether a new transaction was made."""
+    """Record a payment; returns the result and whether a new transaction was made.
+
+    A payment that settles the invoice emails a receipt to the billing contact when a ``mailer``
+    is given (a failed send is logged; the payment stands)."""
     invoice = _locked_invoice(session, invoice_id)
     existing = _by_reference(session, req.gateway, req.reference)
     if existing is not None:
@@ -139,15 +147,15 @@ def record_payment(
         },
     )
     if settled:
-        _settled(session, actor, invoice, now=now)
+        _settled(session, actor, invoice, now=now, mailer=mailer)
     session.flush()
     return PaymentRecorded(
         transaction=_transaction_out(transaction), invoice=invoices.summary(invoice), already_recorded=False
     ), True
 
 
-def _settled(session: Session, actor: Actor, invoice: Invoice, *, now: datetime) -> None:
-    notifications.notify(
+def _settled(session: Session, actor: Actor, invoice: Invoice, *, now: datetime, mailer: Mailer | None) -> None:
+    notification_ids = notifications.notify(
         session,
         account_id=invoice.account_id,
         roles=BILLING_ROLES,
@@ -156,32 +164,43 @@ def _settled(session: Session, actor: Actor, invoice: Invoice, *, now: datetime)
         body=f"Thank you: invoice {invoice.number} of {invoice.total} {invoice.currency} is paid in full.",
         data={"invoice_id": str(invoice.id), "number": invoice.number, "total": str(invoice.total)},
     )
+    if mailer is not None:
+        _mail_receipt(session, invoice, mailer, notification_ids, now)
     if invoice.kind == InvoiceKind.ORDER and invoice.order_id is not None:
         order = session.scalar(select(Order).where(Order.id == invoice.order_id).with_for_update())
         if order is not None:
             orders.fulfil(session, actor, order, now=now)
-    _reactivate_if_suspended(session, actor, invoice.account_id, now=now)
+    _reactivate_if_suspended(session, actor, invoice.account_id, now=now, mailer=mailer)
 
 
-def _suspension_module() -> ModuleType | None:
-    """helper D's suspension service; None only while it is not part of the layer yet."""
+def _mail_receipt(
+    session: Session, invoice: Invoice, mailer: Mailer, notification_ids: list[UUID], now: datetime
+) -> None:
+    account = session.get_one(Account, invoice.account_id)
+    address = invoicing.billing_contact(session, account)
+    if address is None:
+        return
+    text = (
+        f"Hello,\n\nthank you: invoice {invoice.number} of {invoice.total} {invoice.currency} for {account.name} "
+        f"is paid in full ({now:%Y-%m-%d}).\n\nPrimeCloud billing\n"
+    )
     try:
-        return importlib.import_module("primecloud.services.suspension")
-    except ModuleNotFoundError as exc:
-        if exc.name != "primecloud.services.suspension":
-            raise
-        return None
+        mailer.send(Email(to=address, subject=f"PrimeCloud invoice {invoice.number} paid", text=text))
+    except Unavailable:
+        logger.warning("receipt email not sent", extra={"invoice_id": str(invoice.id)})
+    else:
+        notifications.mark_emailed(session, notification_ids, now)
 
 
-def _reactivate_if_suspended(session: Session, actor: Actor, account_id: UUID, *, now: datetime) -> None:
+def _reactivate_if_suspended(
+    session: Session, actor: Actor, account_id: UUID, *, now: datetime, mailer: Mailer | None = None
+) -> None:
     account = session.get(Account, account_id)
     if account is None or account.status != AccountStatus.SUSPENDED:
         return
-    suspension = _suspension_module()
-    if suspension is None:
-        logger.warning("suspension service missing; account stays suspended", extra={"account_id": str(account_id)})
-        return
-    suspension.reactivate_after_payment(session, account_id, actor=actor, now=now)
+    from primecloud.services import suspension  # the backends it drives load only when needed
+
+    suspension.reactivate_after_payment(session, account_id, actor=actor, now=now, mailer=mailer)
 
 
 def void(session: Session, actor: Actor, invoice_id: UUID, *, now: datetime) -> InvoiceSummary:

@@ -25,6 +25,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
+from primecloud.adapters.email import Email, Mailer
 from primecloud.config import Settings, get_settings
 from primecloud.enums import AccessKeyStatus, AccountStatus, InvoiceStatus
 from primecloud.errors import Conflict, NotFound, PrimeCloudError, Unavailable
@@ -90,8 +91,12 @@ def reactivate_after_payment(
     credentials: TenantCredentials | None = None,
     sftpgo: SftpGoFactory | None = None,
     settings: Settings | None = None,
+    mailer: Mailer | None = None,
 ) -> bool:
     """After a full payment: lift a suspension for nonpayment; False when there is nothing to lift.
+
+    With a ``mailer`` the billing contact is told by email too (a failed send is logged: the
+    account is active either way, and the in-app notification says so).
 
     Nothing is lifted when the account is not suspended, when staff suspended it (their
     suspension is theirs to lift), or while another invoice is still unpaid past the grace period.
@@ -116,7 +121,7 @@ def reactivate_after_payment(
     )
     if still_unpaid:
         return False
-    _reactivate(
+    notification_ids = _reactivate(
         session,
         actor,
         account,
@@ -125,7 +130,29 @@ def reactivate_after_payment(
         credentials=credentials,
         sftpgo=sftpgo,
     )
+    if mailer is not None:
+        _mail_reactivation(session, account, mailer, notification_ids, now)
     return True
+
+
+def _mail_reactivation(
+    session: Session, account: Account, mailer: Mailer, notification_ids: list[UUID], now: datetime
+) -> None:
+    from primecloud.services.invoicing import billing_contact
+
+    address = billing_contact(session, account)
+    if address is None:
+        return
+    text = (
+        f"Hello,\n\nthe overdue invoices of {account.name} are paid, and the account is active again: "
+        "its access keys and SFTP logins work as before.\n\nPrimeCloud billing\n"
+    )
+    try:
+        mailer.send(Email(to=address, subject=f"{account.name} is active again", text=text))
+    except Unavailable:
+        logger.warning("reactivation email not sent", extra={"account_id": str(account.id)})
+    else:
+        notifications.mark_emailed(session, notification_ids, now)
 
 
 # --------------------------------------------------------------------------- platform staff
@@ -253,7 +280,7 @@ def _reactivate(
     reason: str | None,
     credentials: TenantCredentials | None,
     sftpgo: SftpGoFactory | None,
-) -> None:
+) -> list[UUID]:
     tenant_credentials, sftp_backends = _backends(credentials, sftpgo)
     account.status = AccountStatus.ACTIVE.value
     session.flush()
@@ -280,7 +307,7 @@ def _reactivate(
         },
         severity="warning",
     )
-    notifications.notify(
+    notification_ids = notifications.notify(
         session,
         account_id=account.id,
         type="account.reactivated",
@@ -289,6 +316,7 @@ def _reactivate(
         data={"account_id": str(account.id), "status": AccountStatus.ACTIVE.value, "cause": cause},
     )
     session.flush()
+    return notification_ids
 
 
 def _latest_suspension_cause(session: Session, account_id: UUID) -> str | None:
