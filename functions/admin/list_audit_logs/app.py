@@ -1,13 +1,12 @@
 """GET /v1/admin/audit-logs: the platform-wide audit log (platform staff), newest first."""
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from primecloud.api import Cursor, Limit, UserContext, app_for, platform_admin_access
+from primecloud.api import Cursor, IsoDateTime, Limit, UserContext, app_for, platform_admin_access
 from primecloud.enums import AuditSeverity
 from primecloud.schemas.audit import AuditLogOut
 from primecloud.schemas.common import Page
@@ -28,8 +27,8 @@ def list_all_audit_logs(
     target_type: Annotated[str | None, Query(max_length=64)] = None,
     target_id: Annotated[str | None, Query(max_length=255)] = None,
     severity: Annotated[AuditSeverity | None, Query()] = None,
-    from_: Annotated[datetime | None, Query(alias="from", description="From this time (inclusive)")] = None,
-    to: Annotated[datetime | None, Query(description="Until this time (exclusive)")] = None,
+    from_: Annotated[IsoDateTime | None, Query(alias="from", description="From this time (inclusive)")] = None,
+    to: Annotated[IsoDateTime | None, Query(description="Until this time (exclusive)")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[AuditLogOut]:

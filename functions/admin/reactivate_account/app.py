@@ -24,13 +24,13 @@ app = app_for(__name__)
 def reactivate_account(
     account_id: UUID,
     ctx: Annotated[UserContext, Depends(platform_admin_access)],
-    body: StatusChange | None = None,
+    body: StatusChange = StatusChange(),  # optional; not "| None", which lets Powertools turn [null] into None
 ) -> AccountOut:
     return suspension.reactivate_by_staff(
         ctx.session,
         ctx.actor,
         account_id,
-        body.reason if body else None,
+        body.reason,
         credentials=registry.tenant_credentials(),
         sftpgo=registry.sftpgo,
     )

@@ -12,7 +12,13 @@ from primecloud.services import auth
 app = app_for(__name__)
 
 
-@app.post("/v1/auth/login")
+@app.post(
+    "/v1/auth/login",
+    responses={
+        401: {"description": "Wrong email or password (or the user cannot sign in)"},
+        429: {"description": "Too many failed sign-ins; Retry-After tells when to try again"},
+    },
+)
 def login(body: LoginRequest, ctx: Annotated[PublicContext, Depends(public_access)]) -> LoginOut:
     return auth.login(ctx.session, ctx.actor, body, get_settings())
 

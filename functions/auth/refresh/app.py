@@ -12,7 +12,7 @@ from primecloud.services import auth
 app = app_for(__name__)
 
 
-@app.post("/v1/auth/refresh")
+@app.post("/v1/auth/refresh", responses={401: {"description": "The refresh token is unknown, expired or revoked"}})
 def refresh(body: RefreshRequest, ctx: Annotated[PublicContext, Depends(public_access)]) -> TokensOut:
     return auth.refresh(ctx.session, ctx.actor, body.refresh_token, get_settings())
 

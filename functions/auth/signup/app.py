@@ -12,7 +12,14 @@ from primecloud.services import auth
 app = app_for(__name__)
 
 
-@app.post("/v1/auth/signup")
+@app.post(
+    "/v1/auth/signup",
+    responses={
+        403: {"description": "The invitation was sent to another email address"},
+        404: {"description": "The invitation token is unknown, expired, revoked or used"},
+        409: {"description": "The email is taken (or the invitee is already a member)"},
+    },
+)
 def signup(body: SignupRequest, ctx: Annotated[PublicContext, Depends(public_access)]) -> Response[SignupOut]:
     return created(auth.signup(ctx.session, ctx.actor, body, get_settings()))
 

@@ -11,7 +11,13 @@ from primecloud.services import invitations
 app = app_for(__name__)
 
 
-@app.post("/v1/invitations/accept")
+@app.post(
+    "/v1/invitations/accept",
+    responses={
+        404: {"description": "The token is unknown, expired, revoked or used"},
+        409: {"description": "Already a member of the account"},
+    },
+)
 def accept_invitation(
     body: InvitationAccept, ctx: Annotated[UserContext, Depends(user_access())]
 ) -> InvitationAccepted:

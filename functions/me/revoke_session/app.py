@@ -11,7 +11,7 @@ from primecloud.services import auth
 app = app_for(__name__)
 
 
-@app.delete("/v1/me/sessions/<session_id>")
+@app.delete("/v1/me/sessions/<session_id>", responses={404: {"description": "No such session of the caller"}})
 def revoke_session(session_id: UUID, ctx: Annotated[UserContext, Depends(user_access())]) -> Response[Any]:
     auth.revoke_session(ctx.session, ctx.actor, ctx.principal, session_id)
     return no_content()

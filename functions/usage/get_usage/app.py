@@ -1,6 +1,5 @@
 """GET /v1/accounts/{account_id}/usage: the account's metered usage per hour, day or month."""
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -8,7 +7,7 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from primecloud import clock
-from primecloud.api import AccountContext, account_access, app_for
+from primecloud.api import AccountContext, IsoDateTime, account_access, app_for
 from primecloud.schemas.usage import Granularity, UsageReport
 from primecloud.services import usage
 
@@ -24,11 +23,11 @@ def get_usage(
     *,
     ctx: Annotated[AccountContext, Depends(account_access("viewer", "usage:read"))],
     start: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(alias="from", description="Start (ISO 8601; UTC when no offset); default: start of this month"),
     ] = None,
     end: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(alias="to", description="End, exclusive (ISO 8601; UTC when no offset); default: end of this hour"),
     ] = None,
     metric: Annotated[

@@ -18,6 +18,7 @@ A handler module is wiring only::
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,9 +29,13 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Request, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BeforeValidator
 
 from primecloud.access import Principal, resolve_account_access, resolve_bucket_access
 from primecloud.actor import Actor
@@ -48,6 +53,18 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://primecloud.dev/problems/"
 _SESSION_KEY = "primecloud.session"
 _ACTOR_KEY = "primecloud.actor"
+
+
+def _iso_datetime_only(value: Any) -> Any:
+    # pydantic would read "12" or "0.5" as Unix timestamps; the API documents ISO 8601 date-times.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("expected an ISO 8601 date-time such as 2026-10-01T00:00:00Z, not a number")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# A date-time query parameter: ISO 8601 only (UTC when it has no offset is the route's rule).
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime_only)]
 
 # Query parameters every list route shares.
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
@@ -149,14 +166,18 @@ def _is_unstorable_text(exc: Exception) -> bool:
     return isinstance(details, dict) and details.get("C") in _UNSTORABLE_TEXT
 
 
-def _body_is_utf8(event: dict[str, Any]) -> bool:
+def _body_is_malformed(event: dict[str, Any]) -> bool:
+    """A body that is not UTF-8, or one sent as multipart/form-data (never what this API takes)."""
+    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    if headers.get("content-type", "").strip().lower().startswith("multipart/"):
+        return True
     body = event.get("body") or ""
     try:
         raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
         raw.decode()
     except (ValueError, UnicodeError):
-        return False
-    return True
+        return True
+    return False
 
 
 def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
@@ -172,17 +193,23 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def _validation_error(exc: RequestValidationError) -> Response[Any]:
         return validation_problem(exc, request_id_of(app))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(_exc: RequestUnsupportedContentType) -> Response[Any]:
+        # A body sent as text/plain, a form, ...: bodies are JSON (400 is documented on every route with one).
+        detail = "The request body must be JSON (Content-Type: application/json)."
+        return problem_response(400, BadRequest.slug, BadRequest.title, detail, request_id=request_id_of(app))
+
     @app.exception_handler(NotFoundError)
     def _no_route(_exc: NotFoundError) -> Response[Any]:
         return problem_response(404, "not-found", "Not found", "No such route.", request_id=request_id_of(app))
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:
-        if isinstance(exc, UnicodeDecodeError) and not _body_is_utf8(app.current_event.raw_event):
-            # Powertools decodes the body as UTF-8 before validating it: binary garbage is a malformed request.
-            return problem_response(
-                400, BadRequest.slug, BadRequest.title, "The request body is not UTF-8.", request_id=request_id_of(app)
-            )
+        if isinstance(exc, ValueError) and _body_is_malformed(app.current_event.raw_event):
+            # Powertools parses the body before validating it: it raises on binary garbage (UnicodeDecodeError)
+            # and on a multipart body without a boundary (ValueError). Both are the caller's malformed request.
+            detail = "The request body must be UTF-8 JSON (Content-Type: application/json)."
+            return problem_response(400, BadRequest.slug, BadRequest.title, detail, request_id=request_id_of(app))
         if _is_unstorable_text(exc):
             return problem_response(
                 422,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, Strict, StringConstraints, field_validator, model_validator
+from pydantic import Field, Strict, StrictBool, StringConstraints, field_validator, model_validator
 
 from primecloud.adapters.storage import MAX_LIFECYCLE_RULES, validate_bucket_name
 from primecloud.enums import PermissionLevel
@@ -40,7 +40,7 @@ class LifecycleRule(Schema):
     prefix: Annotated[str, StringConstraints(strip_whitespace=False, max_length=1024)] = Field(
         "", description="Objects the rule applies to; empty for the whole bucket"
     )
-    enabled: bool = True
+    enabled: StrictBool = True
     expire_days: LifecycleDays | None = Field(None, description="Delete current objects this many days after upload")
     noncurrent_expire_days: LifecycleDays | None = Field(
         None, description="Delete older versions this many days after they were replaced (versioned buckets)"
@@ -75,7 +75,7 @@ def _unique_rule_ids(rules: list[LifecycleRule] | None) -> list[LifecycleRule] |
 class BucketCreate(Schema):
     name: BucketName
     region: Region | None = None
-    versioning: bool = Field(False, description="Keep every version of every object")
+    versioning: StrictBool = Field(False, description="Keep every version of every object")
     lifecycle_rules: LifecycleRules = Field(default_factory=list)
     quota_bytes: QuotaBytes | None = Field(None, description="Optional hard limit; none means unlimited")
 
@@ -96,7 +96,7 @@ class BucketCreate(Schema):
 class BucketUpdate(Schema):
     """Only the fields sent change. ``quota_bytes: null`` removes the quota; the others can't be null."""
 
-    versioning: bool | None = Field(
+    versioning: StrictBool | None = Field(
         None, description="false suspends versioning: S3 keeps the versions already stored and cannot turn it off"
     )
     lifecycle_rules: LifecycleRules | None = Field(None, description="Replaces all rules; [] removes them")

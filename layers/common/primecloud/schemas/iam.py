@@ -13,10 +13,13 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 from primecloud.enums import AccountRole
 from primecloud.schemas.common import DecimalString, Schema
 
-# Stored as given, matched case-insensitively; a deliberately loose check (a mail proves it).
+# Stored as given, matched case-insensitively; a deliberately loose check (a mail proves it), short of
+# what a mail service refuses outright: control characters and the specials that need quoting in an
+# address (()<>[]:;,\" and spaces), which SES answers with InvalidParameterValue.
+_ADDRESS_PART = r"[^@\s()<>\[\]:;,\\\"\x00-\x1f\x7f]+"
 EmailAddress = Annotated[
     str,
-    StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    StringConstraints(min_length=3, max_length=320, pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"),
     Field(description="Email address (matched case-insensitively)", examples=["ada@example.com"]),
 ]
 # Never stripped: leading or trailing spaces are part of a password.

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from primecloud.enums import JobRunStatus, JobTrigger
 from primecloud.schemas.common import Schema
@@ -39,7 +39,7 @@ class CheckOverdueParams(Schema):
 
 
 class PurgeRetentionParams(Schema):
-    dry_run: bool = Field(False, description="Count what would be purged, delete nothing")
+    dry_run: StrictBool = Field(False, description="Count what would be purged, delete nothing")
 
 
 # The parameters each job accepts; unknown fields are refused (422).

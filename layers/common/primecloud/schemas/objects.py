@@ -17,17 +17,36 @@ from primecloud.adapters.storage import MAX_OBJECT_TAGS
 from primecloud.schemas.common import Page, Schema
 
 MAX_KEY_LENGTH = 1024  # characters here; the service also holds S3's limit of 1024 UTF-8 bytes
+# No control characters in keys, prefixes and delimiters: S3 lists keys in XML 1.0, which cannot carry
+# them (a listing of such a key fails), and AWS advises against them in key names.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
-ObjectKey = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_KEY_LENGTH)]
+ObjectKey = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_KEY_LENGTH, pattern=NO_CONTROL_CHARACTERS),
+]
 
 # The ?key= every per-object route takes.
 ObjectKeyQuery = Annotated[
-    str, Query(min_length=1, max_length=MAX_KEY_LENGTH, description="The object's key (1-1024 bytes as UTF-8)")
+    str,
+    Query(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="The object's key (1-1024 bytes as UTF-8)",
+    ),
 ]
-PrefixQuery = Annotated[str, Query(max_length=MAX_KEY_LENGTH, description="Only keys starting with this")]
+PrefixQuery = Annotated[
+    str, Query(max_length=MAX_KEY_LENGTH, pattern=NO_CONTROL_CHARACTERS, description="Only keys starting with this")
+]
 DelimiterQuery = Annotated[
     str | None,
-    Query(min_length=1, max_length=16, description="Group keys up to this (e.g. '/') into common_prefixes"),
+    Query(
+        min_length=1,
+        max_length=16,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="Group keys up to this (e.g. '/') into common_prefixes",
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
 
 from primecloud.adapters.sftpgo import parse_public_key
 from primecloud.errors import Invalid
@@ -37,7 +37,7 @@ class SftpUserCreate(Schema):
     home_dir: HomeFolder | None = None
     quota_bytes: int | None = Field(None, ge=1, le=2**63 - 1, description="Null: unlimited")
     public_key: str | None = Field(None, min_length=1, max_length=8192, description="An OpenSSH public key line")
-    generate_password: bool | None = Field(None, description="Default: true without a public key, else false")
+    generate_password: StrictBool | None = Field(None, description="Default: true without a public key, else false")
 
     @field_validator("home_dir")
     @classmethod

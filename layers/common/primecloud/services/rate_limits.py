@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,8 +35,21 @@ class RateLimited(TooManyRequests):
         self.retry_after = retry_after
 
 
+# rate_limits.bucket_key is VARCHAR(255); a key holding a long input (a 320-character email) is
+# stored as its prefix and a SHA-256 of the whole key, so it fits and stays distinct.
+_MAX_KEY = 255
+
+
+def _stored(key: str) -> str:
+    if len(key) <= _MAX_KEY:
+        return key
+    prefix = key[: key.rfind(":") + 1] if ":" in key else ""
+    return f"{prefix[:128]}sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def retry_after(session: Session, key: str, window: Window, now: datetime) -> int | None:
     """Seconds until ``key`` may be hit again, or None while it is under its limit."""
+    key = _stored(key)
     row = session.execute(select(RateLimit.window_start, RateLimit.count).where(RateLimit.bucket_key == key)).first()
     if row is None:
         return None
@@ -50,6 +64,7 @@ def retry_after(session: Session, key: str, window: Window, now: datetime) -> in
 
 def hit(session: Session, key: str, window: Window, now: datetime) -> int:
     """Count one hit (a new window starts when the last one is over); the count in this window."""
+    key = _stored(key)
     expired = RateLimit.window_start <= now - window.length
     statement = (
         insert(RateLimit)
@@ -68,4 +83,5 @@ def hit(session: Session, key: str, window: Window, now: datetime) -> int:
 
 
 def reset(session: Session, key: str) -> None:
+    key = _stored(key)
     session.execute(delete(RateLimit).where(RateLimit.bucket_key == key))
