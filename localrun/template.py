@@ -291,13 +291,13 @@ class _Resolver:
 
 
 def _referenced_logical_id(value: Any) -> str | None:
-    """``!GetAtt X.Arn``, ``!Ref X`` or ``!Sub ${X.Arn}`` -> ``X``."""
+    """``!GetAtt X.Arn``, ``!Ref X``, ``!Ref X.Alias`` or ``!Sub ${X.Arn}`` -> ``X``."""
     if isinstance(value, Mapping) and len(value) == 1:
         ((key, argument),) = value.items()
         if key == "Fn::GetAtt" and isinstance(argument, list) and argument:
             return str(argument[0])
         if key == "Ref" and isinstance(argument, str):
-            return argument
+            return argument.removesuffix(".Alias").removesuffix(".Version")  # SAM's X.Alias: X's alias
         if key == "Fn::Sub" and isinstance(argument, str):
             match = _SUB_VARIABLE.search(argument)
             return match.group(1).split(".", 1)[0] if match else None

@@ -113,7 +113,8 @@ def test_http_api_uses_the_lambda_authorizer_by_default() -> None:
     assert auth["DefaultAuthorizer"] == "LambdaAuthorizer"
     assert list(auth["Authorizers"]) == ["LambdaAuthorizer"]  # a route can only use it or opt out
     authorizer = auth["Authorizers"]["LambdaAuthorizer"]
-    assert ref_target(authorizer["FunctionArn"]) == "AuthorizerFunction"
+    # its alias: the published version, which SnapStart (EnableSnapStart) restores from a snapshot
+    assert ref_target(authorizer["FunctionArn"]) == "AuthorizerFunction.Alias"
     assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
     assert authorizer["EnableSimpleResponses"] is True
 

@@ -59,3 +59,12 @@ def test_every_job_and_queue_worker_has_reserved_concurrency() -> None:
 def test_every_function_has_a_timeout() -> None:
     for logical_id, properties in functions().items():
         assert isinstance(properties.get("Timeout"), int) and properties["Timeout"] <= 900, logical_id
+
+
+def test_every_function_publishes_an_alias_snapstart_can_restore() -> None:
+    template = load_template()
+    globals_ = template["Globals"]["Function"]
+    assert globals_["AutoPublishAlias"] == "live"
+    assert globals_["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
+    assert template["Parameters"]["EnableSnapStart"]["Default"] == "false"  # opt in: snapshots are billed
+    assert template["Conditions"]["UseSnapStart"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
