@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -33,11 +34,11 @@ def _reset_app_config() -> None:
     registry.reset()
 
 
-@pytest.fixture
-def sftpgo_stub(gateway_url: str) -> Iterator[SftpGoStub]:
-    """A fresh stub for one test, with the app's SftpGo client pointed at it."""
-    with SftpGoStub(api_key=SFTPGO_API_KEY) as stub:
-        env = {"SFTPGO_URL": stub.url, "SFTPGO_API_KEY": SFTPGO_API_KEY}
+@contextmanager
+def pointed_stub(api_key: str = SFTPGO_API_KEY) -> Iterator[SftpGoStub]:
+    """A running stub the layer's registry.sftpgo() points at; the environment is restored after."""
+    with SftpGoStub(api_key=api_key) as stub:
+        env = {"SFTPGO_URL": stub.url, "SFTPGO_API_KEY": api_key}
         previous = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         _reset_app_config()
@@ -51,6 +52,13 @@ def sftpgo_stub(gateway_url: str) -> Iterator[SftpGoStub]:
                     os.environ[name] = value
             _reset_app_config()
     assert stub.errors == [], "the stub answered outside the SftpGo spec"
+
+
+@pytest.fixture
+def sftpgo_stub(gateway_url: str) -> Iterator[SftpGoStub]:
+    """A fresh stub for one test, with the app's SftpGo client pointed at it."""
+    with pointed_stub() as stub:
+        yield stub
 
 
 def iam_client() -> Any:

@@ -35,6 +35,7 @@ from primecloud.models.storage import SftpUser
 from primecloud.models.system import JobRun
 from primecloud.services import metering
 from tests.conftest import drain_queue
+from tests.e2e.sftp_support import pointed_stub
 from tests.factories import make_bucket, make_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,20 +58,8 @@ def _reset_app_config() -> None:
 @pytest.fixture
 def stub(aws_server: dict[str, str]) -> Iterator[SftpGoStub]:
     """A fresh SftpGo stub the layer's registry.sftpgo() points at."""
-    with SftpGoStub(api_key=SFTPGO_API_KEY) as sftpgo:
-        env = {"SFTPGO_URL": sftpgo.url, "SFTPGO_API_KEY": SFTPGO_API_KEY}
-        previous = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
-        _reset_app_config()
-        try:
-            yield sftpgo
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            _reset_app_config()
+    with pointed_stub(SFTPGO_API_KEY) as sftpgo:
+        yield sftpgo
 
 
 @pytest.fixture

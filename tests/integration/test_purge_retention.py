@@ -4,7 +4,6 @@ deletes nothing; a re-run deletes nothing more."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from primecloud.models.storage import (
 )
 from primecloud.models.system import AuditLog, IdempotencyKey, JobRun, Notification, RateLimit
 from tests.conftest import ROOT
+from tests.e2e.sftp_support import pointed_stub
 from tests.factories import make_account, make_user
 
 NOW = datetime.now(UTC)
@@ -74,22 +74,8 @@ EXPECTED = {
 
 @pytest.fixture
 def sftpgo(db: sa.Engine, aws_server: dict[str, str]) -> Iterator[SftpGoStub]:
-    with SftpGoStub(api_key=SFTPGO_KEY) as stub:
-        previous = {name: os.environ.get(name) for name in ("SFTPGO_URL", "SFTPGO_API_KEY")}
-        os.environ.update({"SFTPGO_URL": stub.url, "SFTPGO_API_KEY": SFTPGO_KEY})
-        get_settings.cache_clear()
-        registry.reset()
-        try:
-            yield stub
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            get_settings.cache_clear()
-            registry.reset()
-    assert stub.errors == [], "the stub answered outside the SftpGo spec"
+    with pointed_stub(SFTPGO_KEY) as stub:
+        yield stub
 
 
 def purge_job(params: dict[str, Any] | None = None, *, status: str = "succeeded") -> dict[str, Any]:
