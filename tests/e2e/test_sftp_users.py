@@ -471,3 +471,18 @@ def test_a_create_that_does_not_commit_removes_the_login_and_the_credential(
         session.rollback()  # what the edge does when anything after the service fails, a commit included
 
     assert stub.users == {} and tenant_iam_users(acme.account_id) == [] and rows(db) == []
+
+
+def test_a_bucket_that_is_an_sftp_home_is_not_deleted_until_its_users_are(
+    api: ApiClient, acme: Tenant, db: sa.Engine, stub: SftpGoStub, bucket: HomeBucket
+) -> None:
+    created = create_user(api, acme, bucket_id=bucket.id).json
+    bucket_url = f"/v1/accounts/{acme.account_id}/buckets/{bucket.id}"
+
+    r = api.delete(bucket_url, token=acme.token("admin"))
+
+    problem = assert_problem(r, 409, "conflict")
+    assert created["username"] in problem["detail"]
+    assert api.get(bucket_url, token=acme.token("admin")).status == 200  # still there, still the home
+    assert api.delete(f"{users_path(acme)}/{created['id']}", token=acme.token("admin")).status == 204
+    assert api.delete(bucket_url, token=acme.token("admin")).status == 204

@@ -14,7 +14,10 @@ app = app_for(__name__)
 
 @app.delete(
     "/v1/accounts/<account_id>/buckets/<bucket_id>",
-    responses={503: {"description": "The access keys' policies could not be updated; nothing was deleted"}},
+    responses={
+        409: {"description": "SFTP users have their home in the bucket: delete them first"},
+        503: {"description": "The access keys' policies could not be updated; nothing was deleted"},
+    },
 )
 def delete_bucket(
     account_id: UUID,

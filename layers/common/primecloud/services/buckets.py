@@ -264,6 +264,21 @@ def update(
 # --------------------------------------------------------------------------- delete
 
 
+def _refuse_while_sftp_home(session: Session, bucket: Bucket) -> None:
+    """SFTP users homed in the bucket would keep reading and writing it: they go first."""
+    from primecloud.models.storage import SftpUser
+
+    homed = session.scalars(
+        select(SftpUser.username)
+        .where(SftpUser.bucket_id == bucket.id, SftpUser.deleted_at.is_(None))
+        .order_by(SftpUser.username)
+        .limit(4)
+    ).all()
+    if homed:
+        names = ", ".join(homed[:3]) + (", ..." if len(homed) > 3 else "")
+        raise Conflict(f"The bucket is the home of SFTP users ({names}); delete them first.")
+
+
 def delete(session: Session, credentials: TenantCredentials, actor: Actor, bucket: Bucket, role: str) -> None:
     """Soft delete (owners and admins): the bucket disappears for everyone now, its share links stop
     working and the account's access keys no longer name it.
@@ -273,6 +288,7 @@ def delete(session: Session, credentials: TenantCredentials, actor: Actor, bucke
     """
     _require_manager(role)
     _lock_live(session, bucket)
+    _refuse_while_sftp_home(session, bucket)
     now = clock.now()
     old = _settings(bucket)
     bucket.deleted_at = now
