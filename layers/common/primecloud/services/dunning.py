@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import case, func, literal, or_, select, tuple_, update
@@ -41,11 +41,11 @@ from sqlalchemy.orm import Session
 from primecloud.actor import Actor
 from primecloud.adapters.email import Email, Mailer
 from primecloud.config import Settings
-from primecloud.enums import AccountRole, InvoiceStatus, UserStatus
+from primecloud.enums import InvoiceStatus
 from primecloud.errors import PrimeCloudError
 from primecloud.jobs import JobStats
 from primecloud.models.billing import Invoice
-from primecloud.models.iam import Account, AccountMember, User
+from primecloud.models.iam import Account
 from primecloud.observability import logger
 from primecloud.services import audit, notifications, suspension
 
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 JOB = "check_overdue"
 BATCH_SIZE = 200  # invoice ids read per statement; each invoice is still its own transaction
-BILLING_ROLES = (AccountRole.OWNER.value, AccountRole.ADMIN.value)
 
 
 @dataclass(frozen=True)
@@ -306,7 +305,7 @@ def _remind(
     made = notifications.notify(
         session,
         account_id=account.id,
-        roles=BILLING_ROLES,
+        roles=notifications.BILLING_ROLES,
         type="invoice.reminder",
         title=title,
         body=body,
@@ -327,7 +326,7 @@ def _remind(
         f"{settings.dunning_suspend_days} days after its due date is suspended.\n\n"
         f"Your invoices are in the console: {_invoices_link(settings, account)}\n"
     )
-    emails = _send(mailer, _billing_recipients(session, account), f"Payment reminder: {title}", text)
+    emails = _send(mailer, notifications.billing_recipients(session, account), f"Payment reminder: {title}", text)
     notifications.mark_emailed(session, made, now)
     return len(made), emails
 
@@ -343,7 +342,9 @@ def _send_suspension_emails(
         "invoice is paid; paying it reactivates everything.\n\n"
         f"Your invoices are in the console: {_invoices_link(settings, account)}\n"
     )
-    return _send(mailer, _billing_recipients(session, account), f"{account.name} is suspended for non-payment", text)
+    return _send(
+        mailer, notifications.billing_recipients(session, account), f"{account.name} is suspended for non-payment", text
+    )
 
 
 def _invoices_link(settings: Settings, account: Account) -> str:
@@ -354,21 +355,3 @@ def _send(mailer: Mailer, recipients: list[str], subject: str, text: str) -> int
     for recipient in recipients:
         mailer.send(Email(to=recipient, subject=subject, text=text))
     return len(recipients)
-
-
-def _billing_recipients(session: Session, account: Account) -> list[str]:
-    """The account's billing email; without one, its owners' and admins' emails."""
-    if account.billing_email:
-        return [account.billing_email]
-    rows: Any = session.scalars(
-        select(User.email)
-        .join(AccountMember, AccountMember.user_id == User.id)
-        .where(
-            AccountMember.account_id == account.id,
-            AccountMember.role.in_(BILLING_ROLES),
-            User.deleted_at.is_(None),
-            User.status == UserStatus.ACTIVE.value,
-        )
-        .order_by(AccountMember.created_at, AccountMember.id)
-    )
-    return list(rows)

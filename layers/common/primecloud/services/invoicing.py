@@ -28,7 +28,7 @@ from primecloud.config import Settings, get_settings
 from primecloud.enums import DeliveryStatus, InvoiceStatus
 from primecloud.errors import Conflict, Unavailable
 from primecloud.models.billing import CustomerInvoice, Invoice, InvoiceLine, InvoiceNumberSequence
-from primecloud.models.iam import Account, User
+from primecloud.models.iam import Account
 from primecloud.money import minor_units, round_money
 from primecloud.observability import logger
 from primecloud.services import audit, notifications
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from primecloud.adapters.storage import ObjectStorage
 
 SELLER_NAME = "PrimeCloud"
-BILLING_ROLES = ("owner", "admin")  # who sees invoices (DOMAIN.md section 2), so who is told about them
 SYSTEM_ACTOR = Actor.system("invoicing")
 PDF_CONTENT_TYPE = "application/pdf"
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -271,11 +270,9 @@ def _document_store(storage: DocumentStore | ObjectStorage | None) -> DocumentSt
 
 
 def billing_contact(session: Session, account: Account) -> str | None:
-    """Where billing mail goes: the billing email, else the owner's."""
-    if account.billing_email:
-        return account.billing_email
-    owner = session.get(User, account.owner_user_id)
-    return owner.email if owner is not None else None
+    """The one address an invoice document names: the first of the billing recipients."""
+    recipients = notifications.billing_recipients(session, account)
+    return recipients[0] if recipients else None
 
 
 def _address_lines(address: Any) -> list[str]:
@@ -392,7 +389,7 @@ def issue(
     notification_ids = notifications.notify(
         session,
         account_id=account.id,
-        roles=BILLING_ROLES,
+        roles=notifications.BILLING_ROLES,
         type="invoice.issued",
         title=f"Invoice {invoice.number} issued",
         body=(

@@ -19,14 +19,19 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from primecloud.access import Principal
-from primecloud.errors import NotFound
-from primecloud.models.iam import AccountMember, User
+from primecloud.adapters.email import Email, Mailer
+from primecloud.enums import AccountRole, UserStatus
+from primecloud.errors import NotFound, Unavailable
+from primecloud.models.iam import Account, AccountMember, User
 from primecloud.models.system import Notification
+from primecloud.observability import logger
 from primecloud.pagination import paginate
 from primecloud.schemas.common import Page
 from primecloud.schemas.notifications import NotificationOut, ReadAllResult
 
 TITLE_MAX = 200
+# Who sees invoices (DOMAIN.md section 2), so who is told about money.
+BILLING_ROLES = (AccountRole.OWNER.value, AccountRole.ADMIN.value)
 
 
 def notify(
@@ -94,6 +99,47 @@ def mark_emailed(session: Session, notification_ids: Iterable[UUID], now: dateti
             update(Notification).where(Notification.id.in_(ids)).values(emailed_at=now),
             execution_options={"synchronize_session": False},
         )
+
+
+def billing_recipients(session: Session, account: Account) -> list[str]:
+    """Where billing mail goes: the account's billing email; without one, its owners' and admins' emails
+    (owners first)."""
+    if account.billing_email:
+        return [account.billing_email]
+    rows: Any = session.scalars(
+        select(User.email)
+        .join(AccountMember, AccountMember.user_id == User.id)
+        .where(
+            AccountMember.account_id == account.id,
+            AccountMember.role.in_(BILLING_ROLES),
+            User.deleted_at.is_(None),
+            User.status == UserStatus.ACTIVE.value,
+        )
+        .order_by(AccountMember.role != AccountRole.OWNER.value, AccountMember.created_at, AccountMember.id)
+    )
+    return list(rows)
+
+
+def mail_billing_contacts(
+    session: Session,
+    account: Account,
+    mailer: Mailer,
+    *,
+    subject: str,
+    text: str,
+    notification_ids: Iterable[UUID],
+    now: datetime,
+) -> bool:
+    """Best-effort email of news the notifications already carry: a failed send is logged and the
+    notifications stay unmarked (the news stands); True when every recipient was sent it."""
+    try:
+        for recipient in billing_recipients(session, account):
+            mailer.send(Email(to=recipient, subject=subject, text=text))
+    except Unavailable:
+        logger.warning("billing email not sent", extra={"account_id": str(account.id), "subject": subject})
+        return False
+    mark_emailed(session, notification_ids, now)
+    return True
 
 
 # --------------------------------------------------------------------------- the caller's inbox

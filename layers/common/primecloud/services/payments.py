@@ -19,19 +19,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
-from primecloud.adapters.email import Email, Mailer
+from primecloud.adapters.email import Mailer
 from primecloud.enums import AccountStatus, InvoiceKind, InvoiceStatus, TransactionStatus
-from primecloud.errors import Conflict, Invalid, NotFound, Unavailable
+from primecloud.errors import Conflict, Invalid, NotFound
 from primecloud.models.billing import Invoice, Order, Transaction
 from primecloud.models.iam import Account
 from primecloud.money import minor_units, round_money
-from primecloud.observability import logger
 from primecloud.schemas.invoices import InvoiceSummary, PaymentCreate, PaymentRecorded, TransactionOut
-from primecloud.services import audit, invoices, invoicing, notifications, orders
+from primecloud.services import audit, invoices, notifications, orders
 
 PAYABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value, InvoiceStatus.UNCOLLECTIBLE.value)
 VOIDABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value)
-BILLING_ROLES = ("owner", "admin")
 
 
 def _invalid(field: str, message: str) -> Invalid:
@@ -158,7 +156,7 @@ def _settled(session: Session, actor: Actor, invoice: Invoice, *, now: datetime,
     notification_ids = notifications.notify(
         session,
         account_id=invoice.account_id,
-        roles=BILLING_ROLES,
+        roles=notifications.BILLING_ROLES,
         type="invoice.paid",
         title=f"Invoice {invoice.number} paid",
         body=f"Thank you: invoice {invoice.number} of {invoice.total} {invoice.currency} is paid in full.",
@@ -177,19 +175,19 @@ def _mail_receipt(
     session: Session, invoice: Invoice, mailer: Mailer, notification_ids: list[UUID], now: datetime
 ) -> None:
     account = session.get_one(Account, invoice.account_id)
-    address = invoicing.billing_contact(session, account)
-    if address is None:
-        return
     text = (
         f"Hello,\n\nthank you: invoice {invoice.number} of {invoice.total} {invoice.currency} for {account.name} "
         f"is paid in full ({now:%Y-%m-%d}).\n\nPrimeCloud billing\n"
     )
-    try:
-        mailer.send(Email(to=address, subject=f"PrimeCloud invoice {invoice.number} paid", text=text))
-    except Unavailable:
-        logger.warning("receipt email not sent", extra={"invoice_id": str(invoice.id)})
-    else:
-        notifications.mark_emailed(session, notification_ids, now)
+    notifications.mail_billing_contacts(
+        session,
+        account,
+        mailer,
+        subject=f"PrimeCloud invoice {invoice.number} paid",
+        text=text,
+        notification_ids=notification_ids,
+        now=now,
+    )
 
 
 def _reactivate_if_suspended(

@@ -25,7 +25,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
-from primecloud.adapters.email import Email, Mailer
+from primecloud.adapters.email import Mailer
 from primecloud.config import Settings, get_settings
 from primecloud.enums import AccessKeyStatus, AccountStatus, InvoiceStatus
 from primecloud.errors import Conflict, NotFound, PrimeCloudError, Unavailable
@@ -138,21 +138,19 @@ def reactivate_after_payment(
 def _mail_reactivation(
     session: Session, account: Account, mailer: Mailer, notification_ids: list[UUID], now: datetime
 ) -> None:
-    from primecloud.services.invoicing import billing_contact
-
-    address = billing_contact(session, account)
-    if address is None:
-        return
     text = (
         f"Hello,\n\nthe overdue invoices of {account.name} are paid, and the account is active again: "
         "its access keys and SFTP logins work as before.\n\nPrimeCloud billing\n"
     )
-    try:
-        mailer.send(Email(to=address, subject=f"{account.name} is active again", text=text))
-    except Unavailable:
-        logger.warning("reactivation email not sent", extra={"account_id": str(account.id)})
-    else:
-        notifications.mark_emailed(session, notification_ids, now)
+    notifications.mail_billing_contacts(
+        session,
+        account,
+        mailer,
+        subject=f"{account.name} is active again",
+        text=text,
+        notification_ids=notification_ids,
+        now=now,
+    )
 
 
 # --------------------------------------------------------------------------- platform staff
