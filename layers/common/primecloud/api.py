@@ -19,7 +19,7 @@ A handler module is wiring only::
 import base64
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -262,15 +262,20 @@ def _transaction_middleware(app: APIGatewayHttpResolver, next_middleware: Callab
 # --------------------------------------------------------------------------- dependencies
 
 
-def db_session(request: Request) -> "Session":
-    """The request's Session, opened on first use and finished by the transaction middleware."""
-    session: Session | None = request.context.get(_SESSION_KEY)
+def session_in(context: dict[str, Any]) -> "Session":
+    """The request's Session (kept in the resolver's per-request ``context``), opened on first use and
+    finished by the transaction middleware."""
+    session: Session | None = context.get(_SESSION_KEY)
     if session is None:
         from primecloud.db import new_session
 
         session = new_session()
-        request.context[_SESSION_KEY] = session
+        context[_SESSION_KEY] = session
     return session
+
+
+def db_session(request: Request) -> "Session":
+    return session_in(request.context)
 
 
 def _header(request: Request, name: str) -> str | None:
@@ -280,7 +285,10 @@ def _header(request: Request, name: str) -> str | None:
 
 def principal_of(request: Request) -> Principal | None:
     """The caller as the Lambda authorizer described it, or None on a public route."""
-    event = request.resolved_event
+    return principal_from_event(request.resolved_event)
+
+
+def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     context = authorizer.get("lambda") or {}
     if not context.get("user_id"):

@@ -30,6 +30,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 
 from primecloud import clock
+from primecloud.api import principal_from_event, session_in
 from primecloud.errors import BadRequest, Conflict, Invalid
 
 if TYPE_CHECKING:
@@ -40,18 +41,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 TTL = timedelta(hours=24)
 LOCK_SECONDS = 60
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
-_SESSION_KEY = "primecloud.session"  # the request's Session (primecloud.api)
 
 
 def request_fingerprint(method: str, path: str, body: str | None) -> str:
     return hashlib.sha256(f"{method.upper()}\n{path}\n{body or ''}".encode()).hexdigest()
-
-
-def _caller(event: dict[str, Any]) -> UUID | None:
-    """The user behind the request (for an API key, the user who made it): keys are per user."""
-    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
-    user_id = context.get("user_id")
-    return UUID(str(user_id)) if user_id else None
 
 
 def _account_id(path_parameters: dict[str, str] | None) -> UUID | None:
@@ -185,12 +178,7 @@ def _store_outcome(app: APIGatewayHttpResolver, claim_id: UUID, response: Respon
 
     from primecloud.models.system import IdempotencyKey
 
-    session = app.context.get(_SESSION_KEY)
-    if session is None:
-        from primecloud.db import new_session
-
-        session = new_session()
-        app.context[_SESSION_KEY] = session
+    session = session_in(app.context)
     session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == claim_id)
@@ -224,9 +212,10 @@ def _handle(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response
         return next_middleware(app)
     if not _KEY_PATTERN.match(key):
         raise BadRequest(f"{HEADER} must be 1-255 printable ASCII characters without spaces.")
-    user_id = _caller(event.raw_event)
-    if user_id is None:  # public routes have no caller to scope keys to
+    principal = principal_from_event(event.raw_event)
+    if principal is None:  # public routes have no caller to scope keys to
         return next_middleware(app)
+    user_id = principal.user_id  # for an API key, the user who made it: keys are per user
     path = event.raw_event.get("rawPath") or event.path
     claim = _claim(
         KeyedRequest(
