@@ -240,33 +240,17 @@ def _suspend(
     logins = sftp_users.disable_all_for_account(session, actor, account.id, sftp_backends, reason="account_suspended")
     if logins.failed:
         raise Unavailable("SftpGo did not disable every SFTP user; the account stays active.")
-    audit.record(
+    _record_status_change(
         session,
         actor,
-        "account.suspend",
-        account_id=account.id,
-        target_type="account",
-        target_id=account.id,
-        old={"status": AccountStatus.ACTIVE.value},
-        new={
-            "status": AccountStatus.SUSPENDED.value,
-            "reason": reason,
-            "cause": cause,
-            **details,
-            "access_keys_disabled": keys_disabled,
-            "sftp_users_disabled": len(logins.changed),
-        },
-        severity="warning",
-    )
-    notifications.notify(
-        session,
-        account_id=account.id,
-        type="account.suspended",
+        account,
+        to=AccountStatus.SUSPENDED,
+        cause=cause,
+        reason=reason,
+        details=details,
+        counts={"access_keys_disabled": keys_disabled, "sftp_users_disabled": len(logins.changed)},
         title=f"{account.name} is suspended: it can be read and invoices paid, nothing created or changed.",
-        body=reason or "",
-        data={"account_id": str(account.id), "status": AccountStatus.SUSPENDED.value, "cause": cause, **details},
     )
-    session.flush()
 
 
 def _reactivate(
@@ -288,30 +272,52 @@ def _reactivate(
     logins = sftp_users.enable_for_account(session, actor, account.id, sftp_backends, reason="account_reactivated")
     if logins.failed and not _all_missing_in_sftpgo(sftp_backends, logins.failed):
         raise Unavailable("SftpGo did not enable every SFTP user; the account stays suspended.")
+    return _record_status_change(
+        session,
+        actor,
+        account,
+        to=AccountStatus.ACTIVE,
+        cause=cause,
+        reason=reason,
+        details={},
+        counts={"access_keys_enabled": keys_enabled, "sftp_users_enabled": len(logins.changed)},
+        title=f"{account.name} is active again.",
+    )
+
+
+def _record_status_change(
+    session: Session,
+    actor: Actor,
+    account: Account,
+    *,
+    to: AccountStatus,
+    cause: str,
+    reason: str | None,
+    details: dict[str, Any],
+    counts: dict[str, int],
+    title: str,
+) -> list[UUID]:
+    """The audit entry and every member's notification of a suspension or reactivation."""
+    suspended = to == AccountStatus.SUSPENDED
+    was = AccountStatus.ACTIVE if suspended else AccountStatus.SUSPENDED
     audit.record(
         session,
         actor,
-        "account.reactivate",
+        "account.suspend" if suspended else "account.reactivate",
         account_id=account.id,
         target_type="account",
         target_id=account.id,
-        old={"status": AccountStatus.SUSPENDED.value},
-        new={
-            "status": AccountStatus.ACTIVE.value,
-            "reason": reason,
-            "cause": cause,
-            "access_keys_enabled": keys_enabled,
-            "sftp_users_enabled": len(logins.changed),
-        },
+        old={"status": was.value},
+        new={"status": to.value, "reason": reason, "cause": cause, **details, **counts},
         severity="warning",
     )
     notification_ids = notifications.notify(
         session,
         account_id=account.id,
-        type="account.reactivated",
-        title=f"{account.name} is active again.",
+        type="account.suspended" if suspended else "account.reactivated",
+        title=title,
         body=reason or "",
-        data={"account_id": str(account.id), "status": AccountStatus.ACTIVE.value, "cause": cause},
+        data={"account_id": str(account.id), "status": to.value, "cause": cause, **details},
     )
     session.flush()
     return notification_ids
