@@ -10,7 +10,9 @@ from bench import harness
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("groups", nargs="*", default=["cold_start", "warm_api", "billing", "purge", "ingestion"])
+    parser.add_argument(
+        "groups", nargs="*", default=["cold_start", "cold_start_built", "warm_api", "billing", "purge", "ingestion"]
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, figures are not meaningful")
     args = parser.parse_args(argv)
     figures: list[harness.Figure] = []
@@ -19,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
 
         only = ["HealthLiveFunction", "GetAccountFunction", "RunBillingFunction"] if args.quick else None
         figures += cold_start.run(repeats=1 if args.quick else 5, only=only)
+    if "cold_start_built" in args.groups:
+        from bench import cold_start
+
+        figures += cold_start.run_built(
+            repeats=1 if args.quick else 5, only=["GetAccountFunction", "RunBillingFunction"] if args.quick else None
+        )
     if "warm_api" in args.groups:
         from bench import warm_api
 

@@ -1,4 +1,4 @@
-"""``python -m localrun <command>``: gateway, invoke, fire, routes, openapi, ensure-openssh, dev."""
+"""``python -m localrun <command>``: gateway, invoke, fire, routes, openapi, check-build, ensure-openssh, dev."""
 
 from __future__ import annotations
 
@@ -112,6 +112,13 @@ def run_dev(argv: Sequence[str]) -> int:
     return int(dev_main(list(argv)) or 0)
 
 
+def _cmd_check_build(args: argparse.Namespace) -> int:
+    from localrun.build_check import main as check_build
+    from localrun.template import load_template
+
+    return check_build(args.build_dir, load_template(args.template), args.python)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m localrun", description="Run the template's Lambda functions locally, without Docker."
@@ -149,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--check", action="store_true", help="exit 1 when openapi.json is stale or off the template")
     openapi.add_argument("--output", type=Path, help="the document (default: openapi.json next to the template)")
     openapi.set_defaults(run=_cmd_openapi)
+    check_build = command("check-build", "check sam build's output: layer bytecode, sizes, handlers import")
+    check_build.add_argument("--build-dir", type=Path, default=Path(".aws-sam/build"))
+    check_build.add_argument("--python", default="python3.12", help="the functions' Python (default: python3.12)")
+    check_build.set_defaults(run=_cmd_check_build)
     command("ensure-openssh", "install OpenSSH's sshd when missing", template=False).set_defaults(
         run=_cmd_ensure_openssh
     )
