@@ -67,6 +67,28 @@ def test_every_member_lists_the_members(api: ApiClient, acme: Tenant, role: str)
     assert r.json["next_cursor"] is None
 
 
+def test_a_page_of_members_takes_two_statements_whatever_its_size(acme: Tenant, db: sa.Engine) -> None:
+    """The access check, then members joined to their users: no statement per member."""
+    from localrun.events import authorized_event
+    from localrun.invoke import invoke
+    from tests.conftest import count_statements
+
+    owner = acme.members["owner"]
+    event = authorized_event(
+        "GET", "/v1/accounts/{account_id}/members", {"account_id": str(acme.account_id)}, str(owner.user_id)
+    )
+    invoke("ListMembersFunction", dict(event))  # warm: imports and connection
+    counts = []
+    for _ in range(2):
+        with count_statements() as statements:
+            result = invoke("ListMembersFunction", dict(event))
+        assert result["statusCode"] == 200, result
+        counts.append((len(statements), result["body"].count('"email"')))
+        for _ in range(5):
+            another(db, acme, "member")
+    assert counts == [(2, 4), (2, 9)]
+
+
 def test_members_are_paginated(api: ApiClient, acme: Tenant) -> None:
     url = f"/v1/accounts/{acme.account_id}/members"
     first = api.get(url, token=acme.token("viewer"), params={"limit": 3})

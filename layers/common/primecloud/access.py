@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from primecloud.errors import AccountSuspended, Forbidden, NotFound
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlalchemy.orm import Session
 
     from primecloud.models.iam import Account
@@ -116,26 +118,17 @@ def resolve_account_access(
     transaction-local, evaluated only for the member's row): from then on a query that forgets
     its own ``account_id`` filter still sees no other tenant's rows (migration 0002).
     """
-    from sqlalchemy import func, select
-
-    from primecloud.models.iam import Account, AccountMember
-
     account_id = parse_uuid_or_404(raw_account_id)
     if principal.api_key_account_id is not None and principal.api_key_account_id != account_id:
         raise NotFound("No such account.")  # an API key belongs to one account
     row = session.execute(
-        select(
-            Account,
-            AccountMember.role,
-            func.set_config(TENANT_SETTING, str(account_id), True),
-            func.set_config(USER_SETTING, str(principal.user_id), True),
-        )
-        .join(AccountMember, AccountMember.account_id == Account.id)
-        .where(
-            Account.id == account_id,
-            Account.deleted_at.is_(None),
-            AccountMember.user_id == principal.user_id,
-        )
+        _membership_statement(),
+        {
+            "account_id": account_id,
+            "user_id": principal.user_id,
+            "tenant": str(account_id),
+            "user": str(principal.user_id),
+        },
     ).first()
     if row is None:
         raise NotFound("No such account.")
@@ -145,6 +138,50 @@ def resolve_account_access(
     if mutation and not allow_when_suspended and account.status == "suspended":
         raise AccountSuspended("The account is suspended: it can read and pay, not change anything.")
     return account, role
+
+
+@cache
+def _membership_statement() -> Select[Account, str, str, str]:
+    # Built once per container with bound parameters: constructing it per request (and its cache key)
+    # cost more Python time than the query's round trip.
+    from sqlalchemy import String, Uuid, bindparam, func, select
+
+    from primecloud.models.iam import Account, AccountMember
+
+    return (
+        select(
+            Account,
+            AccountMember.role,
+            func.set_config(TENANT_SETTING, bindparam("tenant", type_=String), True),
+            func.set_config(USER_SETTING, bindparam("user", type_=String), True),
+        )
+        .join(AccountMember, AccountMember.account_id == Account.id)
+        .where(
+            Account.id == bindparam("account_id", type_=Uuid),
+            Account.deleted_at.is_(None),
+            AccountMember.user_id == bindparam("user_id", type_=Uuid),
+        )
+    )
+
+
+@cache
+def _bucket_statement() -> Select[Bucket, str]:
+    from sqlalchemy import Uuid, and_, bindparam, select
+
+    from primecloud.models.storage import Bucket, BucketPermission
+
+    return (
+        select(Bucket, BucketPermission.level)
+        .outerjoin(
+            BucketPermission,
+            and_(BucketPermission.bucket_id == Bucket.id, BucketPermission.user_id == bindparam("user_id", type_=Uuid)),
+        )
+        .where(
+            Bucket.id == bindparam("bucket_id", type_=Uuid),
+            Bucket.account_id == bindparam("account_id", type_=Uuid),
+            Bucket.deleted_at.is_(None),
+        )
+    )
 
 
 LEVEL_RANK = {"read": 0, "write": 1, "admin": 2}
@@ -175,21 +212,12 @@ def resolve_bucket_access(
 
     One query: the bucket with the caller's grant on it (if any).
     """
-    from sqlalchemy import and_, select
-
-    from primecloud.models.storage import Bucket, BucketPermission
-
     try:
         bucket_id = raw_bucket_id if isinstance(raw_bucket_id, UUID) else UUID(str(raw_bucket_id))
     except ValueError:
         raise NotFound("No such bucket.") from None
     row = session.execute(
-        select(Bucket, BucketPermission.level)
-        .outerjoin(
-            BucketPermission,
-            and_(BucketPermission.bucket_id == Bucket.id, BucketPermission.user_id == user_id),
-        )
-        .where(Bucket.id == bucket_id, Bucket.account_id == account.id, Bucket.deleted_at.is_(None))
+        _bucket_statement(), {"bucket_id": bucket_id, "account_id": account.id, "user_id": user_id}
     ).first()
     if row is None:
         raise NotFound("No such bucket.")

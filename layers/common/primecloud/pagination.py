@@ -55,22 +55,29 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
 
 def paginate(
     session: Session,
-    statement: Select[Any],
+    statement: Select[*tuple[Any, ...]],
     *,
     keys: Sequence[InstrumentedAttribute[Any]],
     limit: int,
     cursor: str | None,
     to_item: Callable[[Any], ItemT],
     descending: bool = True,
+    rows: bool = False,
 ) -> Page[ItemT]:
-    """Run ``statement`` ordered by ``keys`` (unique together, e.g. created_at + id)."""
+    """Run ``statement`` ordered by ``keys`` (unique together, e.g. created_at + id).
+
+    ``to_item`` gets the first entity of each row, or with ``rows=True`` the whole row (a
+    statement of plain columns, which must include the keys by name: no ORM objects to build,
+    the cheaper choice for a page of 100).
+    """
     if cursor:
         after = decode_cursor(cursor, len(keys))
         key_tuple = tuple_(*keys)
         statement = statement.where(key_tuple < tuple_(*after) if descending else key_tuple > tuple_(*after))
     order = [key.desc() if descending else key.asc() for key in keys]
-    rows = list(session.scalars(statement.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([getattr(rows[-1], key.key) for key in keys]) if has_more and rows else None
-    return Page[ItemT](items=[to_item(row) for row in rows], next_cursor=next_cursor)
+    ordered = statement.order_by(*order).limit(limit + 1)
+    found: list[Any] = list(session.execute(ordered).all() if rows else session.scalars(ordered))
+    has_more = len(found) > limit
+    found = found[:limit]
+    next_cursor = encode_cursor([getattr(found[-1], key.key) for key in keys]) if has_more and found else None
+    return Page[ItemT](items=[to_item(row) for row in found], next_cursor=next_cursor)

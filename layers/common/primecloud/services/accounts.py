@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Text, cast, func, literal_column, select
+from sqlalchemy import DateTime, Select, Text, Uuid, bindparam, cast, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,20 +34,26 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def details(session: Session, account: Account, my_role: str) -> AccountDetails:
-    """The account with its member and live-bucket counts and this month's usage, in one statement."""
+@cache
+def _details_statement() -> Select[int, int, dict[str, str] | None]:
+    # Built once with bound parameters (the account, the month's start): per request it would be
+    # rebuilt and its cache key recomputed, which cost more than the query itself.
+    account_id = bindparam("account_id", type_=Uuid)
     member_count = (
-        select(func.count()).select_from(AccountMember).where(AccountMember.account_id == account.id)
+        select(func.count()).select_from(AccountMember).where(AccountMember.account_id == account_id)
     ).scalar_subquery()
     bucket_count = (
         select(func.count())
         .select_from(Bucket)
-        .where(Bucket.account_id == account.id, Bucket.deleted_at.is_(None))
+        .where(Bucket.account_id == account_id, Bucket.deleted_at.is_(None))
         .scalar_subquery()
     )
     per_metric = (
         select(UsageRecord.metric, func.sum(UsageRecord.quantity).label("total"))
-        .where(UsageRecord.account_id == account.id, UsageRecord.period_start >= month_start(clock.now()))
+        .where(
+            UsageRecord.account_id == account_id,
+            UsageRecord.period_start >= bindparam("since", type_=DateTime(timezone=True)),
+        )
         .group_by(UsageRecord.metric)
         .subquery()
     )
@@ -57,7 +64,14 @@ def details(session: Session, account: Account, my_role: str) -> AccountDetails:
             literal_column("'{}'::jsonb"),
         )
     ).scalar_subquery()
-    member_total, bucket_total, usage_totals = session.execute(select(member_count, bucket_count, usage)).one()
+    return select(member_count, bucket_count, usage)
+
+
+def details(session: Session, account: Account, my_role: str) -> AccountDetails:
+    """The account with its member and live-bucket counts and this month's usage, in one statement."""
+    member_total, bucket_total, usage_totals = session.execute(
+        _details_statement(), {"account_id": account.id, "since": month_start(clock.now())}
+    ).one()
     return AccountDetails(
         **AccountOut.model_validate(account).model_dump(),
         my_role=my_role,
