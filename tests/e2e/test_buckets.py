@@ -440,9 +440,9 @@ def test_a_cursor_this_api_did_not_issue_is_422(api: ApiClient, acme: Tenant) ->
     assert_problem(r, 422, "validation-error")
 
 
-@pytest.mark.parametrize(("who", "expected_statements"), [("owner", 2), ("member_write", 3)])
-def test_listing_takes_at_most_three_statements(db: sa.Engine, crew: Crew, who: str, expected_statements: int) -> None:
-    """The access check, the page, and (for members and viewers) their levels on the page's buckets.
+@pytest.mark.parametrize("who", ["owner", "member_write"])
+def test_listing_takes_two_statements(db: sa.Engine, crew: Crew, who: str) -> None:
+    """The access check, then the page (for members and viewers with their levels, from the same join).
 
     Invoked directly: through the gateway, the authorizer's own query would land on the same engine.
     """
@@ -469,7 +469,7 @@ def test_listing_takes_at_most_three_statements(db: sa.Engine, crew: Crew, who: 
     with count_statements() as statements:
         result = invoke("ListBucketsFunction", event)
     assert result["statusCode"] == 200, result
-    assert len(statements) == expected_statements, statements.statements
+    assert len(statements) == 2, statements.statements
     assert '"next_cursor":null' not in result["body"]  # a full page of 10 out of 13
 
 
@@ -702,6 +702,57 @@ def test_every_bucket_access_keys_gain_a_new_bucket_and_lose_a_deleted_one(
     assert api.delete(bucket_url(acme.account_id, first["id"]), token=acme.token("owner")).status == 204
     assert policy_buckets(aws_server, every_key) == {second["name"]}
     assert first["name"] not in policy_buckets(aws_server, first_key)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected_statements"),
+    [
+        ([], 3),
+        (["one"], 3),  # a key limited to other buckets cannot name the new one: nothing to refresh
+        (["revoked"], 3),  # a revoked key has no backend credential left
+        (["all", "one"], 4),  # only "every bucket" keys cost a statement: the account's live buckets
+    ],
+)
+def test_create_takes_at_most_three_statements_unless_every_bucket_keys_need_it(
+    api: ApiClient, acme: Tenant, aws_server: dict[str, str], keys: list[str], expected_statements: int
+) -> None:
+    """The access check, the INSERT (which also asks for the "every bucket" keys), the audit entry.
+
+    Invoked directly: through the gateway, the authorizer's own query would land on the same engine.
+    """
+    from localrun.events import authorized_event
+    from localrun.invoke import invoke
+    from tests.conftest import count_statements
+
+    first = create(api, acme, new_name("first"))
+    keys_url = f"/v1/accounts/{acme.account_id}/access-keys"
+    made: dict[str, str] = {}
+    for kind in keys:
+        body: dict[str, Any] = {"name": kind, **({"bucket_ids": [first["id"]]} if kind == "one" else {})}
+        key = api.post(keys_url, token=acme.token("admin"), json=body)
+        assert key.status == 201, key
+        made[kind] = key.json["access_key_id"]
+        if kind == "revoked":
+            assert api.delete(f"{keys_url}/{key.json['id']}", token=acme.token("admin")).status == 204
+
+    def create_event(name: str) -> dict[str, Any]:
+        return authorized_event(
+            "POST",
+            "/v1/accounts/{account_id}/buckets",
+            {"account_id": str(acme.account_id)},
+            str(acme.members["admin"].user_id),
+            body={"name": name},
+        )
+
+    assert invoke("CreateBucketFunction", create_event(new_name("warm")))["statusCode"] == 201  # imports, connection
+    name = new_name("counted")
+    with count_statements() as statements:
+        result = invoke("CreateBucketFunction", create_event(name))
+    assert result["statusCode"] == 201, result
+    assert len(statements) == expected_statements, statements.statements
+    if "all" in made:  # the "every bucket" key now names the new bucket too; the other one does not
+        assert name in policy_buckets(aws_server, made["all"])
+        assert policy_buckets(aws_server, made["one"]) == {first["name"]}
 
 
 # --------------------------------------------------------------------------- tenancy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from tests.e2e.test_buckets import (
     load_bucket,
     make_crew,
     new_name,
+    policy_buckets,
     s3_client,
     versioning_of,
 )
@@ -138,24 +139,49 @@ def test_a_failing_quota_step_removes_the_new_backend_bucket(
     assert not backend_has(s3, name)
 
 
-def test_a_failure_after_the_backend_step_removes_the_new_backend_bucket(
-    api: ApiClient, acme: Tenant, s3: Any, db: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fail_the_create_audit(monkeypatch: pytest.MonkeyPatch, before: Callable[[], object] = lambda: None) -> None:
+    """The bucket.create audit entry fails: the last step of a create, after the backend's."""
     from primecloud.services import audit
 
     record = audit.record
 
     def failing_record(*args: Any, **kwargs: Any) -> Any:
         if args[2] == "bucket.create":
+            before()
             raise RuntimeError("audit insert failed")
         return record(*args, **kwargs)
 
     monkeypatch.setattr(audit, "record", failing_record)
+
+
+def test_a_failure_after_the_backend_step_removes_the_new_backend_bucket(
+    api: ApiClient, acme: Tenant, s3: Any, db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_the_create_audit(monkeypatch)
     name = new_name()
     r = api.post(buckets_url(acme.account_id), token=acme.token("owner"), json={"name": name})
     assert_problem(r, 500, "internal")
     assert _count_buckets(db) == 0
     assert not backend_has(s3, name)
+
+
+def test_a_failure_after_the_policy_refresh_takes_the_new_bucket_out_of_every_bucket_keys(
+    api: ApiClient, acme: Tenant, db: sa.Engine, aws_server: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = create(api, acme, new_name("first"))
+    key = api.post(f"/v1/accounts/{acme.account_id}/access-keys", token=acme.token("admin"), json={"name": "all"})
+    assert key.status == 201, key
+    every_key = key.json["access_key_id"]
+    during: set[str] = set()
+    _fail_the_create_audit(monkeypatch, before=lambda: during.update(policy_buckets(aws_server, every_key)))
+    name = new_name()
+    r = api.post(buckets_url(acme.account_id), token=acme.token("owner"), json={"name": name})
+    assert_problem(r, 500, "internal")
+    # the key named the new bucket for a moment; the rollback put its policy back as committed
+    assert during == {first["name"], name}
+    assert policy_buckets(aws_server, every_key) == {first["name"]}
+    assert _count_buckets(db) == 1
+    assert not backend_has(s3_client(aws_server), name)
 
 
 def test_a_failing_commit_removes_the_new_backend_bucket(
@@ -193,7 +219,7 @@ def test_a_failing_access_key_refresh_removes_the_new_backend_bucket(
 ) -> None:
     from primecloud.services import access_keys
 
-    monkeypatch.setattr(access_keys, "refresh_account_policies", _failing("IAM failed CreatePolicyVersion"))
+    monkeypatch.setattr(access_keys, "grant_new_bucket", _failing("IAM failed CreatePolicyVersion"))
     name = new_name()
     r = api.post(buckets_url(acme.account_id), token=acme.token("owner"), json={"name": name})
     assert_problem(r, 503, "unavailable")

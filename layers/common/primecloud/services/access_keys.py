@@ -7,9 +7,9 @@ secret is kept (encrypted) rather than dropped so that features acting for the t
 backend, such as SFTP users backed by an S3 filesystem, can use the key later (``decrypt_secret``);
 it is cleared when the key is revoked.
 
-Keys with no bucket ids cover every live bucket of the account: ``refresh_account_policies`` must
-run whenever the account gains or loses a bucket (bucket names are global and reused, so a stale
-policy could name another tenant's future bucket).
+Keys with no bucket ids cover every live bucket of the account: ``grant_new_bucket`` must run
+whenever the account gains a bucket and ``refresh_account_policies`` whenever it loses one (bucket
+names are global and reused, so a stale policy could name another tenant's future bucket).
 
 Every backend change is reversed when the transaction it belongs to rolls back (a failed commit
 included), so the backend never keeps a credential or a status the database does not.
@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
@@ -293,27 +293,67 @@ def refresh_account_policies(
 ) -> int:
     """Bring the backend policies of the account's keys in line with its live buckets; returns how many changed.
 
-    Call after a bucket is created or deleted (or starts deleting), once its row says so and
-    before the backend bucket itself is removed. With ``bucket_id`` only keys whose policy can
-    depend on that bucket are touched ("every bucket" keys and keys listing it); without it, every
-    unrevoked key. Revoked keys have no backend credential; disabled keys are refreshed too so
-    they are right when enabled again. A key whose policy would grow beyond what the backend
-    accepts keeps its previous policy (logged). If the transaction rolls back, the policies are
-    brought back in line with what is committed.
+    Call after a bucket is deleted (or starts deleting), once its row says so and before the
+    backend bucket itself is removed (a new bucket takes ``grant_new_bucket``). With ``bucket_id``
+    only keys whose policy can depend on that bucket are touched ("every bucket" keys and keys
+    listing it); without it, every unrevoked key. Revoked keys have no backend credential; disabled
+    keys are refreshed too so they are right when enabled again. A key whose policy would grow
+    beyond what the backend accepts keeps its previous policy (logged). If the transaction rolls
+    back, the policies are brought back in line with what is committed.
     """
     keys = _unrevoked_keys(session, account_id)
     if bucket_id is not None:
         keys = [key for key in keys if not key.allowed_bucket_ids or bucket_id in key.allowed_bucket_ids]
     if not keys:
         return 0
-    changed = _apply_policies(session, credentials, account_id, keys)
+    return _update_policies(session, credentials, account_id, _policies(session, account_id, keys))
+
+
+def every_bucket_key_ids(account_id: uuid.UUID) -> ScalarSelect[list[str]]:
+    """The backend ids of the account's unrevoked "every bucket" keys, oldest first; NULL when it has none.
+
+    A scalar subquery for a new bucket's INSERT to return beside the row, so that creating a bucket
+    in an account without such keys (the common case) spends no statement on them; what it returns
+    goes to ``grant_new_bucket``. Keys listing chosen buckets cannot list a bucket that did not exist.
+    """
+    return (
+        select(func.array_agg(AccessKey.access_key_id).aggregate_order_by(AccessKey.created_at, AccessKey.id))
+        .where(
+            AccessKey.account_id == account_id,
+            AccessKey.status != AccessKeyStatus.REVOKED.value,
+            func.cardinality(AccessKey.allowed_bucket_ids) == 0,
+        )
+        .scalar_subquery()
+    )
+
+
+def grant_new_bucket(
+    session: Session, credentials: TenantCredentials, account_id: uuid.UUID, every_bucket_keys: Sequence[str] | None
+) -> int:
+    """A new bucket, flushed, joins the backend policies of ``every_bucket_keys`` (``every_bucket_key_ids``).
+
+    Each such key's policy names every live bucket of the account: one statement reads them, only
+    when there is a key to refresh. Failures, the backend's size limit and a rollback are handled
+    as in ``refresh_account_policies``.
+    """
+    if not every_bucket_keys:
+        return 0
+    every_live_bucket = sorted(_live_buckets(session, account_id).values())
+    return _update_policies(session, credentials, account_id, dict.fromkeys(every_bucket_keys, every_live_bucket))
+
+
+def _update_policies(
+    session: Session, credentials: TenantCredentials, account_id: uuid.UUID, policies: dict[str, list[str]]
+) -> int:
+    """Set each key's policy (access key id -> bucket names); a rollback resyncs them to what is committed."""
+    changed = _apply_policies(credentials, policies)
     bind = session.get_bind()
-    access_key_ids = [key.access_key_id for key in keys]
+    access_key_ids = set(policies)
 
     def resync_committed() -> None:
         with Session(bind) as fresh:
             committed = [key for key in _unrevoked_keys(fresh, account_id) if key.access_key_id in access_key_ids]
-            _apply_policies(fresh, credentials, account_id, committed)
+            _apply_policies(credentials, _policies(fresh, account_id, committed))
 
     undo_unless_committed(session, "resync policies", resync_committed)
     return changed
@@ -329,16 +369,19 @@ def _unrevoked_keys(session: Session, account_id: uuid.UUID) -> list[AccessKey]:
     )
 
 
-def _apply_policies(
-    session: Session, credentials: TenantCredentials, account_id: uuid.UUID, keys: Iterable[AccessKey]
-) -> int:
+def _policies(session: Session, account_id: uuid.UUID, keys: Iterable[AccessKey]) -> dict[str, list[str]]:
+    """What each key's backend policy must name now (access key id -> bucket names)."""
     live = _live_buckets(session, account_id)
+    return {key.access_key_id: _policy_names(live, key) for key in keys}
+
+
+def _apply_policies(credentials: TenantCredentials, policies: dict[str, list[str]]) -> int:
     changed = 0
-    for key in keys:
+    for access_key_id, bucket_names in policies.items():
         try:
-            credentials.update_policy(key.access_key_id, _policy_names(live, key))
+            credentials.update_policy(access_key_id, bucket_names)
         except Invalid:
-            logger.warning("access key policy left unchanged: too many buckets", extra={"access_key": str(key.id)})
+            logger.warning("access key policy left unchanged: too many buckets", extra={"access_key_id": access_key_id})
             continue
         changed += 1
     return changed

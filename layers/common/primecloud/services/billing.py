@@ -23,16 +23,30 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Numeric, String, TextualSelect, Uuid, column, select, text, update
+from sqlalchemy.orm import Session, aliased
 
 from primecloud.errors import Invalid
-from primecloud.models.billing import Invoice, InvoiceLine, Order, Subscription, UsageRecord, VpsConfig
+from primecloud.models.billing import (
+    Invoice,
+    InvoiceLine,
+    Order,
+    PricingConfig,
+    Subscription,
+    UsageRecord,
+    VpsConfig,
+)
 from primecloud.models.enums import InvoiceKind, InvoiceStatus, SubscriptionStatus
 from primecloud.models.iam import Account
 from primecloud.money import Totals, as_decimal, invoice_totals, round_money
 from primecloud.schemas.billing import DraftLineOut, DraftOut, UpcomingInvoiceOut
-from primecloud.services.pricing import COUNTER_METRICS, PRICED_METRICS, STORAGE_METRICS, prices_at
+from primecloud.services.pricing import (
+    COUNTER_METRICS,
+    PRICED_METRICS,
+    STORAGE_METRICS,
+    prices_at,
+    prices_in_force,
+)
 from primecloud.services.rating import Price, Rated, plain, quantize_quantity, rate
 
 METRIC_LABELS = {
@@ -177,6 +191,47 @@ GROUP BY account_id, metric
 """  # noqa: S608
 
 
+# What the aggregation returns, typed for SQLAlchemy (NUMERIC arrives as Decimal).
+_USAGE_COLUMNS = (
+    column("account_id", Uuid),
+    column("metric", String),
+    column("quantity", Numeric),
+    column("to_period_end", Numeric),
+    column("samples", Numeric),
+)
+
+
+def _usage_statement(
+    period_start: datetime,
+    period_end: datetime,
+    *,
+    as_of: datetime | None = None,
+    account_id: UUID | None = None,
+    invoice_id: UUID | None = None,
+) -> TextualSelect:
+    cutoff = min(as_of or period_end, period_end)
+    filters_u = filters_l = ""
+    params: dict[str, Any] = {"period_start": period_start, "period_end": period_end, "as_of": cutoff}
+    if account_id is not None:
+        filters_u += " AND u.account_id = :account_id"
+        params["account_id"] = account_id
+    if invoice_id is not None:
+        filters_u += " AND u.invoice_id = :invoice_id"
+        filters_l += " AND l.invoice_id = :invoice_id"
+        params["invoice_id"] = invoice_id
+    sql = _AGGREGATE_SQL.format(filters_u=filters_u, filters_l=filters_l)
+    return text(sql).bindparams(**params).columns(*_USAGE_COLUMNS)
+
+
+def _metric_usage(row: Any) -> MetricUsage:
+    return MetricUsage(
+        metric=row.metric,
+        quantity=as_decimal(row.quantity),
+        to_period_end=as_decimal(row.to_period_end),
+        samples=int(row.samples),
+    )
+
+
 def aggregate_usage(
     session: Session,
     period_start: datetime,
@@ -192,26 +247,36 @@ def aggregate_usage(
     samples before it count and they hold until it at most (``to_period_end`` carries them on).
     ``invoice_id`` restricts to the rows marked as billed by that invoice.
     """
-    cutoff = min(as_of or period_end, period_end)
-    filters_u = filters_l = ""
-    params: dict[str, Any] = {"period_start": period_start, "period_end": period_end, "as_of": cutoff}
-    if account_id is not None:
-        filters_u += " AND u.account_id = :account_id"
-        params["account_id"] = account_id
-    if invoice_id is not None:
-        filters_u += " AND u.invoice_id = :invoice_id"
-        filters_l += " AND l.invoice_id = :invoice_id"
-        params["invoice_id"] = invoice_id
-    rows = session.execute(text(_AGGREGATE_SQL.format(filters_u=filters_u, filters_l=filters_l)), params)
+    statement = _usage_statement(period_start, period_end, as_of=as_of, account_id=account_id, invoice_id=invoice_id)
     usage: dict[UUID, dict[str, MetricUsage]] = {}
-    for row in rows:
-        usage.setdefault(row.account_id, {})[row.metric] = MetricUsage(
-            metric=row.metric,
-            quantity=as_decimal(row.quantity),
-            to_period_end=as_decimal(row.to_period_end),
-            samples=int(row.samples),
-        )
+    for row in session.execute(statement):
+        usage.setdefault(row.account_id, {})[row.metric] = _metric_usage(row)
     return usage
+
+
+def priced_usage(
+    session: Session, account: Account, period_start: datetime, period_end: datetime, *, as_of: datetime
+) -> tuple[dict[str, MetricUsage], dict[str, Price]]:
+    """One account's usage up to ``as_of`` (as ``aggregate_usage``) and the prices of the metrics it used.
+
+    ONE statement: the aggregation joined on the metric to the prices in force at the period end
+    in the account's currency (``prices_in_force``). Rating needs no price of an unused metric;
+    a used metric without one is left out of the prices, so it is reported as unpriced.
+    """
+    usage = _usage_statement(period_start, period_end, as_of=as_of, account_id=account.id).subquery("usage")
+    version = aliased(PricingConfig, prices_in_force(account.currency, period_end).subquery("price"), name="price")
+    rows = session.execute(
+        select(usage.c.metric, usage.c.quantity, usage.c.to_period_end, usage.c.samples, version).outerjoin(
+            version, version.metric == usage.c.metric
+        )
+    )
+    used: dict[str, MetricUsage] = {}
+    prices: dict[str, Price] = {}
+    for row in rows:
+        used[row.metric] = _metric_usage(row)
+        if row.price is not None:
+            prices[row.metric] = Price.from_row(row.price)
+    return used, prices
 
 
 # --------------------------------------------------------------------------- lines
@@ -560,8 +625,7 @@ class Upcoming:
 def upcoming_invoice(session: Session, account: Account, *, now: datetime) -> Upcoming:
     """This month's invoice so far, and projected to the month end (storage carried, counters extrapolated)."""
     period_start, period_end = month_containing(now)
-    usage = aggregate_usage(session, period_start, period_end, as_of=now, account_id=account.id).get(account.id, {})
-    prices = prices_at(session, account.currency, period_end)
+    usage, prices = priced_usage(session, account, period_start, period_end, as_of=now)
     so_far = draft_invoice(session, account, period_start, period_end, usage=usage, prices=prices, as_of=now)
     projection_lines, _ = rate_usage(usage, prices, period_start, period_end, projected=True, as_of=now)
     projection_lines += [line for line in so_far.lines if line.metric is None]  # subscriptions: the full price

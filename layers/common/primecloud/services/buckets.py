@@ -9,7 +9,8 @@ back. Deleting is soft: the row is marked and every bucket route answers 404 at 
 job empties and removes the backend bucket later.
 
 Creating and deleting a bucket changes which buckets the account's "every bucket" access keys
-name, so both refresh the keys' backend policies (``access_keys.refresh_account_policies``).
+name, so both refresh the keys' backend policies (``access_keys.grant_new_bucket``,
+``access_keys.refresh_account_policies``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, select
+from sqlalchemy import Row, and_, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,7 +45,8 @@ MANAGERS_ONLY = (
 )
 
 
-def bucket_out(bucket: Bucket, my_level: str) -> BucketOut:
+def bucket_out(bucket: Bucket | Row[Any], my_level: str) -> BucketOut:
+    """The API's view of a bucket, from its entity or a row of the same columns."""
     return BucketOut.model_validate(
         {
             "id": bucket.id,
@@ -97,18 +99,23 @@ def create(
     stored, and PrimeCloud enforces it when it hands out upload URLs.
     """
     rules = [rule.to_dict() for rule in req.lifecycle_rules]
-    bucket = Bucket(
-        account_id=account.id,
-        name=req.name,
-        region=req.region or default_region,
-        versioning=req.versioning,
-        lifecycle_rules=rules,
-        quota_bytes=req.quota_bytes,
-        status=BucketStatus.ACTIVE.value,
+    # The INSERT also returns the account's "every bucket" access keys (usually none), which will
+    # name the new bucket: no statement of its own for them.
+    new_bucket = (
+        insert(Bucket)
+        .values(
+            account_id=account.id,
+            name=req.name,
+            region=req.region or default_region,
+            versioning=req.versioning,
+            lifecycle_rules=rules,
+            quota_bytes=req.quota_bytes,
+            status=BucketStatus.ACTIVE.value,
+        )
+        .returning(Bucket, access_keys.every_bucket_key_ids(account.id))
     )
-    session.add(bucket)
     try:
-        session.flush()
+        bucket, every_bucket_keys = session.execute(new_bucket).one()
     except IntegrityError:  # uq_buckets_live_name: the only unique index a new row can hit
         raise Conflict(NAME_TAKEN) from None
 
@@ -120,7 +127,7 @@ def create(
     if req.quota_bytes is not None and Capability.QUOTAS in credentials.capabilities:
         credentials.set_bucket_quota(name, req.quota_bytes)
     # Access keys for "every bucket" of the account now include this one (undone on rollback too).
-    access_keys.refresh_account_policies(session, credentials, account.id, bucket_id=bucket.id)
+    access_keys.grant_new_bucket(session, credentials, account.id, every_bucket_keys)
     audit.record(
         session,
         actor,
@@ -149,41 +156,49 @@ def list_buckets(
 ) -> Page[BucketOut]:
     """The live buckets the caller can see, by name: all for owners and admins, granted ones otherwise.
 
-    Two statements for owners and admins, three for members and viewers (the page, then their levels).
+    One statement of plain columns (no ORM objects to build for a page of 100); members and
+    viewers get their grant's level from the same join that picks their buckets.
     """
-    live = select(Bucket).where(Bucket.account_id == account.id, Bucket.deleted_at.is_(None))
+    columns = (
+        Bucket.id,
+        Bucket.name,
+        Bucket.region,
+        Bucket.versioning,
+        Bucket.lifecycle_rules,
+        Bucket.quota_bytes,
+        Bucket.status,
+        Bucket.created_at,
+        Bucket.updated_at,
+    )
+    live = (Bucket.account_id == account.id, Bucket.deleted_at.is_(None))
     keys = [Bucket.name, Bucket.id]
     if role_at_least(role, AccountRole.ADMIN.value):
         return paginate(
             session,
-            live,
+            select(*columns).where(*live),
             keys=keys,
             limit=limit,
             cursor=cursor,
-            to_item=lambda bucket: bucket_out(bucket, PermissionLevel.ADMIN.value),
+            to_item=lambda row: bucket_out(row, PermissionLevel.ADMIN.value),
             descending=False,
+            rows=True,
         )
-    granted = live.join(
-        BucketPermission, and_(BucketPermission.bucket_id == Bucket.id, BucketPermission.user_id == user_id)
+    granted = (
+        select(*columns, BucketPermission.level)
+        .join(BucketPermission, and_(BucketPermission.bucket_id == Bucket.id, BucketPermission.user_id == user_id))
+        .where(*live)
     )
-    page: Page[Bucket] = paginate(
-        session, granted, keys=keys, limit=limit, cursor=cursor, to_item=lambda bucket: bucket, descending=False
+    return paginate(
+        session,
+        granted,
+        keys=keys,
+        limit=limit,
+        cursor=cursor,
+        # A grant always gives a member or viewer a level (a viewer's is capped at read).
+        to_item=lambda row: bucket_out(row, effective_bucket_level(role, row.level) or PermissionLevel.READ.value),
+        descending=False,
+        rows=True,
     )
-    if not page.items:
-        return Page[BucketOut](items=[], next_cursor=page.next_cursor)
-    rows = session.execute(
-        select(BucketPermission.bucket_id, BucketPermission.level).where(
-            BucketPermission.user_id == user_id,
-            BucketPermission.bucket_id.in_([bucket.id for bucket in page.items]),
-        )
-    )
-    levels: dict[UUID, str] = {bucket_id: level for bucket_id, level in rows}
-    items = []
-    for bucket in page.items:
-        level = effective_bucket_level(role, levels.get(bucket.id))
-        if level is not None:  # revoked between the two statements
-            items.append(bucket_out(bucket, level))
-    return Page[BucketOut](items=items, next_cursor=page.next_cursor)
 
 
 # --------------------------------------------------------------------------- update

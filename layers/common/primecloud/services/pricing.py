@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
@@ -159,15 +159,19 @@ def create_version(
     return version_out(version)
 
 
-def prices_at(session: Session, currency: str, at: datetime) -> dict[str, Price]:
-    """Per metric, the version in force just before ``at`` (latest effective_from < at)."""
-    rows = session.scalars(
+def prices_in_force(currency: str, at: datetime) -> Select[PricingConfig]:
+    """Per metric, the version in force just before ``at`` (latest effective_from < at): the statement."""
+    return (
         select(PricingConfig)
         .where(PricingConfig.currency == currency, PricingConfig.effective_from < at)
         .order_by(PricingConfig.metric, PricingConfig.effective_from.desc())
         .ext(distinct_on(PricingConfig.metric))
     )
-    return {row.metric: Price.from_row(row) for row in rows}
+
+
+def prices_at(session: Session, currency: str, at: datetime) -> dict[str, Price]:
+    """Per metric, the version in force just before ``at`` (latest effective_from < at)."""
+    return {row.metric: Price.from_row(row) for row in session.scalars(prices_in_force(currency, at))}
 
 
 def price_list(session: Session, *, now: datetime, currency: str | None = None) -> PriceList:
