@@ -66,6 +66,50 @@ class _StatementCounter:
         return self.count
 
 
+def _floors(runtime: Any, select_one: float, repeats: int) -> list[Figure]:
+    """What any route pays before its own work, against the same baseline (no budget: context for the
+    read budget). The resolver alone (GET /health/live: event in, Powertools routing, validation and
+    logging, response out, no database), and one transaction through the ORM session a request uses
+    (BEGIN, SELECT 1, COMMIT: three round trips, as pg8000 sends BEGIN on its own)."""
+    from sqlalchemy import text
+
+    from localrun.events import authorized_event
+    from primecloud import db
+
+    live_event = authorized_event("GET", "/health/live", {}, str(uuid.uuid4()))
+    resolver = measure(lambda: runtime.invoke("HealthLiveFunction", live_event), repeats=repeats, warmups=5)
+
+    def transaction() -> None:
+        with db.new_session() as session:
+            session.execute(text("SELECT 1"))
+            session.commit()
+
+    session_floor = measure(transaction, repeats=repeats, warmups=5)
+    figures = [
+        Figure(
+            group="warm_api",
+            name="floor: resolver only (GET /health/live, no database)",
+            value=resolver.median,
+            baseline_name="pg8000 SELECT 1",
+            baseline=select_one,
+            spread=resolver.spread,
+            notes={"p99_s": resolver.percentile(0.99)},
+        ),
+        Figure(
+            group="warm_api",
+            name="floor: one ORM transaction (BEGIN, SELECT 1, COMMIT)",
+            value=session_floor.median,
+            baseline_name="pg8000 SELECT 1",
+            baseline=select_one,
+            spread=session_floor.spread,
+            notes={"p99_s": session_floor.percentile(0.99)},
+        ),
+    ]
+    for figure in figures:
+        progress(f"  {figure.name}: p50 {figure.value * 1e6:.0f} µs ({figure.ratio:.1f}x)")
+    return figures
+
+
 def run(repeats: int, list_size: int) -> list[Figure]:
     import pg8000.native
     from sqlalchemy import make_url
@@ -115,6 +159,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
         raw.close()
         progress(f"  baseline SELECT 1: p50 {select_one.median * 1e6:.0f} µs")
 
+        figures = _floors(runtime, select_one.median, repeats)
         account_path = {"account_id": str(account.id)}
         small_path = {"account_id": str(small.id)}
         cases: list[tuple[str, str, str, dict[str, str], dict[str, str] | None]] = [
@@ -123,9 +168,9 @@ def run(repeats: int, list_size: int) -> list[Figure]:
             ("ListMembersFunction", "GET", "/v1/accounts/{account_id}/members", account_path, small_path),
             ("ListBucketsFunction", "GET", "/v1/accounts/{account_id}/buckets", account_path, small_path),
             ("ListInvoicesFunction", "GET", "/v1/accounts/{account_id}/invoices", account_path, small_path),
+            ("GetUpcomingInvoiceFunction", "GET", "/v1/accounts/{account_id}/invoices/upcoming", account_path, None),
             ("CreateBucketFunction", "POST", "/v1/accounts/{account_id}/buckets", account_path, None),
         ]
-        figures = []
         for function_id, method, route, path_values, small_values in cases:
             if function_id not in runtime.template.functions:
                 continue
