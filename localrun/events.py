@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,10 @@ def write_event(path: Path, event: dict[str, Any]) -> None:
 def authorized_event(
     method: str,
     route_path: str,
-    path_values: dict[str, str],
+    path_values: Mapping[str, str],
     user_id: str,
     *,
-    query: dict[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
     body: Any = None,
 ) -> dict[str, Any]:
     """The event a function gets after the authorizer let ``user_id`` in (a session token)."""

@@ -118,26 +118,31 @@ def resolve_account_access(
     transaction-local, evaluated only for the member's row): from then on a query that forgets
     its own ``account_id`` filter still sees no other tenant's rows (migration 0002).
     """
-    account_id = parse_uuid_or_404(raw_account_id)
-    if principal.api_key_account_id is not None and principal.api_key_account_id != account_id:
-        raise NotFound("No such account.")  # an API key belongs to one account
-    row = session.execute(
-        _membership_statement(),
-        {
-            "account_id": account_id,
-            "user_id": principal.user_id,
-            "tenant": str(account_id),
-            "user": str(principal.user_id),
-        },
-    ).first()
+    row = session.execute(_membership_statement(), _account_parameters(principal, raw_account_id)).first()
     if row is None:
         raise NotFound("No such account.")
     account, role, _tenant, _user = row
+    _check_member(account, role, min_role=min_role, mutation=mutation, allow_when_suspended=allow_when_suspended)
+    return account, role
+
+
+def _account_parameters(principal: Principal, raw_account_id: str | UUID) -> dict[str, Any]:
+    account_id = parse_uuid_or_404(raw_account_id)
+    if principal.api_key_account_id is not None and principal.api_key_account_id != account_id:
+        raise NotFound("No such account.")  # an API key belongs to one account
+    return {
+        "account_id": account_id,
+        "user_id": principal.user_id,
+        "tenant": str(account_id),
+        "user": str(principal.user_id),
+    }
+
+
+def _check_member(account: Account, role: str, *, min_role: str, mutation: bool, allow_when_suspended: bool) -> None:
     if not role_at_least(role, min_role):
         raise Forbidden(f"This needs the {min_role} role or higher; you are {role}.")
     if mutation and not allow_when_suspended and account.status == "suspended":
         raise AccountSuspended("The account is suspended: it can read and pay, not change anything.")
-    return account, role
 
 
 @cache
@@ -165,21 +170,31 @@ def _membership_statement() -> Select[Account, str, str, str]:
 
 
 @cache
-def _bucket_statement() -> Select[Bucket, str]:
-    from sqlalchemy import Uuid, and_, bindparam, select
+def _membership_and_bucket_statement() -> Select[Account, str, str, str, Bucket, str]:
+    # The bucket and the caller's grant ride on the membership query: a bucket route's whole access
+    # check is one statement. (Row-level security may see no tenant yet while this statement reads
+    # buckets; the join's own account condition is what confines it.)
+    from sqlalchemy import Uuid, and_, bindparam
 
     from primecloud.models.storage import Bucket, BucketPermission
 
     return (
-        select(Bucket, BucketPermission.level)
+        _membership_statement()
+        .add_columns(Bucket, BucketPermission.level)
+        .outerjoin(
+            Bucket,
+            and_(
+                Bucket.id == bindparam("bucket_id", type_=Uuid),
+                Bucket.account_id == bindparam("account_id", type_=Uuid),
+                Bucket.deleted_at.is_(None),
+            ),
+        )
         .outerjoin(
             BucketPermission,
-            and_(BucketPermission.bucket_id == Bucket.id, BucketPermission.user_id == bindparam("user_id", type_=Uuid)),
-        )
-        .where(
-            Bucket.id == bindparam("bucket_id", type_=Uuid),
-            Bucket.account_id == bindparam("account_id", type_=Uuid),
-            Bucket.deleted_at.is_(None),
+            and_(
+                BucketPermission.bucket_id == Bucket.id,
+                BucketPermission.user_id == bindparam("user_id", type_=Uuid),
+            ),
         )
     )
 
@@ -201,30 +216,40 @@ def effective_bucket_level(role: str, granted: str | None) -> str | None:
 
 def resolve_bucket_access(
     session: Session,
-    account: Account,
-    role: str,
-    user_id: UUID,
+    principal: Principal,
+    raw_account_id: str | UUID,
     raw_bucket_id: str | UUID,
     *,
     min_level: str,
-) -> tuple[Bucket, str]:
-    """The live bucket of ``account`` and the caller's level in it, or NotFound/Forbidden.
+    mutation: bool,
+    allow_when_suspended: bool = False,
+) -> tuple[Account, str, Bucket, str]:
+    """The caller's account and role (as ``resolve_account_access`` with the viewer role), then the live
+    bucket of that account and the caller's level in it, or NotFound/Forbidden/AccountSuspended.
 
-    One query: the bucket with the caller's grant on it (if any).
+    One query: the membership with the bucket and the caller's grant on it (if any).
     """
     try:
         bucket_id = raw_bucket_id if isinstance(raw_bucket_id, UUID) else UUID(str(raw_bucket_id))
     except ValueError:
+        resolve_account_access(
+            session,
+            principal,
+            raw_account_id,
+            min_role="viewer",
+            mutation=mutation,
+            allow_when_suspended=allow_when_suspended,
+        )
         raise NotFound("No such bucket.") from None
-    row = session.execute(
-        _bucket_statement(), {"bucket_id": bucket_id, "account_id": account.id, "user_id": user_id}
-    ).first()
+    parameters = {**_account_parameters(principal, raw_account_id), "bucket_id": bucket_id}
+    row = session.execute(_membership_and_bucket_statement(), parameters).first()
     if row is None:
-        raise NotFound("No such bucket.")
-    bucket, granted = row
-    level = effective_bucket_level(role, granted)
-    if level is None:
+        raise NotFound("No such account.")
+    account, role, _tenant, _user, bucket, granted = row
+    _check_member(account, role, min_role="viewer", mutation=mutation, allow_when_suspended=allow_when_suspended)
+    level = effective_bucket_level(role, granted) if bucket is not None else None
+    if bucket is None or level is None:
         raise NotFound("No such bucket.")  # a bucket you hold nothing on does not exist for you
     if LEVEL_RANK[level] < LEVEL_RANK[min_level]:
         raise Forbidden(f"This needs {min_level} permission on the bucket; you have {level}.")
-    return bucket, level
+    return account, role, bucket, level

@@ -433,25 +433,26 @@ def bucket_access(
     permission on (viewers read at most). A bucket of another account, a deleted one, or one
     the caller holds nothing on is 404; too low a level is 403.
     """
-    account_dependency = account_access("viewer", scope, allow_when_suspended=allow_when_suspended)
 
     def dependency(request: Request) -> BucketContext:
-        account_ctx = account_dependency(request)
-        bucket, level = resolve_bucket_access(
-            account_ctx.session,
-            account_ctx.account,
-            account_ctx.role,
-            account_ctx.principal.user_id,
+        principal = _require_principal(request, scope)
+        session = db_session(request)
+        account, role, bucket, level = resolve_bucket_access(
+            session,
+            principal,
+            request.path_parameters.get("account_id", ""),
             request.path_parameters.get("bucket_id", ""),
             min_level=min_level,
+            mutation=request.method.upper() not in ("GET", "HEAD", "OPTIONS"),
+            allow_when_suspended=allow_when_suspended,
         )
         return BucketContext(
-            session=account_ctx.session,
-            actor=account_ctx.actor,
+            session=session,
+            actor=actor_of(request),
             request=request,
-            principal=account_ctx.principal,
-            account=account_ctx.account,
-            role=account_ctx.role,
+            principal=principal,
+            account=account,
+            role=role,
             bucket=bucket,
             level=level,
         )

@@ -21,6 +21,9 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: DateTime(timezone=True)}
+    # An ORM UPDATE brings back what the database computed (updated_at = now()) with RETURNING, instead
+    # of a SELECT of it on first access afterwards: one statement less per change a response shows.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class UUIDPrimaryKey:

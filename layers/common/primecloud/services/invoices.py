@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, and_, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, Text, and_, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from primecloud.config import Settings
@@ -119,15 +120,43 @@ def _customer_invoice(session: Session, invoice_id: UUID) -> CustomerInvoice | N
     return session.scalar(select(CustomerInvoice).where(CustomerInvoice.invoice_id == invoice_id))
 
 
+def _payments_json() -> ScalarSelect[Any]:
+    """The invoice's payments as one JSON array, oldest first (amounts as text: never a float)."""
+    payment = func.jsonb_build_object(
+        "id",
+        Transaction.id,
+        "amount",
+        cast(Transaction.amount, Text),
+        "currency",
+        Transaction.currency,
+        "gateway",
+        Transaction.gateway,
+        "status",
+        Transaction.status,
+        "created_at",
+        Transaction.created_at,
+    )
+    ordered = aggregate_order_by(payment, Transaction.created_at, Transaction.id)
+    return (
+        select(func.coalesce(func.jsonb_agg(ordered), literal_column("'[]'::jsonb")))
+        .where(Transaction.invoice_id == Invoice.id)
+        .scalar_subquery()
+    )
+
+
 def get_invoice(session: Session, account: Account, invoice_id: UUID) -> InvoiceDetail:
-    invoice = _get(session, account, invoice_id)
+    """The invoice with its customer snapshot and payments in one statement, its lines in a second."""
+    row = session.execute(
+        select(Invoice, CustomerInvoice, _payments_json())
+        .outerjoin(CustomerInvoice, CustomerInvoice.invoice_id == Invoice.id)
+        .where(Invoice.id == invoice_id, _issued(account))
+    ).first()
+    if row is None:
+        raise NotFound("No such invoice.")
+    invoice, customer, payments = row
     lines = session.scalars(
         select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.position, InvoiceLine.id)
     )
-    payments = session.scalars(
-        select(Transaction).where(Transaction.invoice_id == invoice.id).order_by(Transaction.created_at, Transaction.id)
-    )
-    customer = _customer_invoice(session, invoice.id)
     documents: list[DocumentFormat] = []
     if customer is not None and customer.pdf_key:
         documents.append("pdf")

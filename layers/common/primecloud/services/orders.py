@@ -8,12 +8,11 @@ usage invoice then carries each month. Cancelling keeps the subscription to the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from primecloud import clock
@@ -150,33 +149,41 @@ def create_order(
     return _order_out(order, plan.name, invoice)
 
 
-def _with_invoices(session: Session, orders: Sequence[Order]) -> list[OrderOut]:
-    """Orders with their plan names and order invoices, in two queries for the whole page."""
-    ids = [order.id for order in orders]
-    invoices = {
-        invoice.order_id: invoice
-        for invoice in session.scalars(
-            select(Invoice).where(Invoice.order_id.in_(ids), Invoice.status != InvoiceStatus.DRAFT.value)
-        )
-    }
-    plan_ids = {order.vps_config_id for order in orders if order.vps_config_id}
-    names = dict(session.execute(select(VpsConfig.id, VpsConfig.name).where(VpsConfig.id.in_(plan_ids))).all())
-    return [
-        _order_out(order, names.get(order.vps_config_id) if order.vps_config_id else None, invoices.get(order.id))
-        for order in orders
-    ]
-
-
 def list_orders(session: Session, account: Account, *, limit: int, cursor: str | None) -> Page[OrderOut]:
-    page = paginate(
+    """The account's orders, newest first, with their plan names and order invoices: one statement."""
+    order_invoice = (
+        select(Invoice.id, Invoice.number)
+        .where(Invoice.order_id == Order.id, Invoice.status != InvoiceStatus.DRAFT.value)
+        .order_by(Invoice.created_at.desc(), Invoice.id.desc())
+        .limit(1)
+        .lateral("order_invoice")
+    )
+    statement = (
+        select(
+            Order.id,
+            Order.product,
+            Order.vps_config_id,
+            Order.status,
+            Order.amount,
+            Order.currency,
+            Order.created_at,
+            VpsConfig.name.label("plan_name"),
+            order_invoice.c.id.label("invoice_id"),
+            order_invoice.c.number.label("invoice_number"),
+        )
+        .outerjoin(VpsConfig, VpsConfig.id == Order.vps_config_id)
+        .outerjoin(order_invoice, true())
+        .where(Order.account_id == account.id)
+    )
+    return paginate(
         session,
-        select(Order).where(Order.account_id == account.id),
+        statement,
         keys=[Order.created_at, Order.id],
         limit=limit,
         cursor=cursor,
-        to_item=lambda order: order,
+        to_item=lambda row: OrderOut.model_validate(row, from_attributes=True),
+        rows=True,
     )
-    return Page[OrderOut](items=_with_invoices(session, page.items), next_cursor=page.next_cursor)
 
 
 def fulfil(session: Session, actor: Actor, order: Order, *, now: datetime) -> Subscription | None:
