@@ -48,29 +48,55 @@ def _seed_rows(session: Any, account_id: uuid.UUID, count: int) -> None:
         )
 
 
+class _CountingStream:
+    """A pg8000 connection's socket stream that counts flushes: each one is a round trip to the server."""
+
+    def __init__(self, stream: Any, counter: _StatementCounter) -> None:
+        self._stream = stream
+        self._counter = counter
+
+    def flush(self) -> None:
+        self._counter.round_trips += 1
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class _StatementCounter:
+    """SQL statements (SQLAlchemy's cursor executes; BEGIN and COMMIT are not statements) and network
+    round trips to PostgreSQL (every flush of the wire), per action."""
+
     def __init__(self) -> None:
         from sqlalchemy import event
 
         from primecloud.db import get_engine
 
         self.count = 0
-        event.listen(get_engine(), "before_cursor_execute", self._seen)
+        self.round_trips = 0
+        engine = get_engine()
+        event.listen(engine, "before_cursor_execute", self._seen)
+        event.listen(engine, "connect", self._wrap)
+        engine.dispose()  # pooled connections are replaced by counted ones
 
     def _seen(self, *_args: Any) -> None:
         self.count += 1
 
+    def _wrap(self, dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection._sock = _CountingStream(dbapi_connection._sock, self)
+
     def during(self, action: Callable[[], object]) -> int:
         self.count = 0
+        self.round_trips = 0
         action()
         return self.count
 
 
-def _floors(runtime: Any, select_one: float, repeats: int) -> list[Figure]:
+def _floors(runtime: Any, select_one: float, repeats: int, counter: _StatementCounter) -> list[Figure]:
     """What any route pays before its own work, against the same baseline (no budget: context for the
     read budget). The resolver alone (GET /health/live: event in, Powertools routing, validation and
     logging, response out, no database), and one transaction through the ORM session a request uses
-    (BEGIN, SELECT 1, COMMIT: three round trips, as pg8000 sends BEGIN on its own)."""
+    (BEGIN, SELECT 1, COMMIT; the round trips they take are in its notes)."""
     from sqlalchemy import text
 
     from localrun.events import authorized_event
@@ -85,6 +111,8 @@ def _floors(runtime: Any, select_one: float, repeats: int) -> list[Figure]:
             session.commit()
 
     session_floor = measure(transaction, repeats=repeats, warmups=5)
+    counter.during(transaction)
+    transaction_round_trips = counter.round_trips
     figures = [
         Figure(
             group="warm_api",
@@ -102,7 +130,7 @@ def _floors(runtime: Any, select_one: float, repeats: int) -> list[Figure]:
             baseline_name="pg8000 SELECT 1",
             baseline=select_one,
             spread=session_floor.spread,
-            notes={"p99_s": session_floor.percentile(0.99)},
+            notes={"p99_s": session_floor.percentile(0.99), "round_trips": transaction_round_trips},
         ),
     ]
     for figure in figures:
@@ -159,7 +187,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
         raw.close()
         progress(f"  baseline SELECT 1: p50 {select_one.median * 1e6:.0f} µs")
 
-        figures = _floors(runtime, select_one.median, repeats)
+        figures = _floors(runtime, select_one.median, repeats, counter)
         account_path = {"account_id": str(account.id)}
         small_path = {"account_id": str(small.id)}
         cases: list[tuple[str, str, str, dict[str, str], dict[str, str] | None]] = [
@@ -191,7 +219,11 @@ def run(repeats: int, list_size: int) -> list[Figure]:
                 call = functools.partial(call, post_to=route)
             stats = measure(call, repeats=repeats, warmups=3)
             statements = counter.during(call)
-            notes: dict[str, object] = {"p99_s": stats.percentile(0.99), "statements": statements}
+            notes: dict[str, object] = {
+                "p99_s": stats.percentile(0.99),
+                "statements": statements,
+                "round_trips": counter.round_trips,
+            }
             if small_values is not None:
                 small_event = _event(method, route, small_values, owner.id)
                 notes["statements_at_10"] = counter.during(lambda e=small_event, f=function_id: runtime.invoke(f, e))
@@ -209,7 +241,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
             figures.append(figure)
             progress(
                 f"  {figure.name}: p50 {stats.median * 1000:.2f} ms p99 {stats.percentile(0.99) * 1000:.2f} ms "
-                f"({figure.ratio:.1f}x), {statements} statements"
+                f"({figure.ratio:.1f}x), {statements} statements, {counter.round_trips} round trips"
             )
         return figures
     finally:

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(2, alias="DATABASE_POOL_SIZE")  # a job holds its lock on one
     database_connect_timeout: int = Field(5, alias="DATABASE_CONNECT_TIMEOUT")
     database_statement_timeout_ms: int = Field(25_000, alias="DATABASE_STATEMENT_TIMEOUT_MS")
+    # A pooled connection idle longer than this is pinged before use (a frozen container may wake up to
+    # one the server or RDS Proxy closed); one used more recently goes straight to work.
+    database_ping_after_idle_seconds: float = Field(30.0, alias="DATABASE_PING_AFTER_IDLE_SECONDS")
 
     # Storage backend (S3-compatible) and its tenant-credential/usage flavour.
     storage_backend: Literal["aws", "minio"] = Field("aws", alias="STORAGE_BACKEND")

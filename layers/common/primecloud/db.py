@@ -7,13 +7,14 @@ invocation; each invocation gets one Session and one transaction (``unit_of_work
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from primecloud.config import Settings, get_settings
@@ -112,7 +113,6 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
     options: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": 0,
-        "pool_pre_ping": True,  # a frozen container may wake up to a connection the server closed
         "pool_recycle": 300,
     }
     options.update(engine_options)
@@ -122,6 +122,7 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
     cache_paramstyle_conversion()
     engine = create_engine(url or database_url(settings), connect_args=_connect_args(settings), **options)
     statement_timeout = int(settings.database_statement_timeout_ms)
+    ping_after_idle = settings.database_ping_after_idle_seconds
 
     if settings.database_secret_arn and not settings.database_url:
 
@@ -132,6 +133,30 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
             secret = _rds_secret(settings)
             cparams["user"] = secret["username"]
             cparams["password"] = secret["password"]
+
+    @event.listens_for(engine, "do_connect")
+    def _pipelined(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        from primecloud.pgwire import PipelinedConnection
+
+        return PipelinedConnection(*cargs, **cparams)  # one round trip per statement (primecloud.pgwire)
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["primecloud.idle_since"] = time.time()  # wall clock: it keeps counting while frozen
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # Instead of pool_pre_ping's round trip on every checkout: a ping only for a connection that sat
+        # idle long enough to have been closed under it. A dead one is replaced (DisconnectionError).
+        idle_since = record.info.get("primecloud.idle_since")
+        if idle_since is None or time.time() - idle_since < ping_after_idle:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as error:
+            raise exc.DisconnectionError("stale pooled connection") from error
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -146,6 +171,9 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
         cursor.execute(f"SET statement_timeout = {statement_timeout}")
         cursor.execute("SET TIME ZONE 'UTC'")
         cursor.close()
+        # Committed: a SET inside a transaction is undone by its rollback, and the first request on this
+        # connection that rolls back (any 4xx) would otherwise leave it without a statement timeout.
+        dbapi_connection.commit()
 
     return engine
 
