@@ -48,21 +48,6 @@ def _seed_rows(session: Any, account_id: uuid.UUID, count: int) -> None:
         )
 
 
-class _CountingStream:
-    """A pg8000 connection's socket stream that counts flushes: each one is a round trip to the server."""
-
-    def __init__(self, stream: Any, counter: _StatementCounter) -> None:
-        self._stream = stream
-        self._counter = counter
-
-    def flush(self) -> None:
-        self._counter.round_trips += 1
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 class _StatementCounter:
     """SQL statements (SQLAlchemy's cursor executes; BEGIN and COMMIT are not statements) and network
     round trips to PostgreSQL (every flush of the wire), per action."""
@@ -71,23 +56,23 @@ class _StatementCounter:
         from sqlalchemy import event
 
         from primecloud.db import get_engine
+        from tests.db_support import RoundTripCounter
 
         self.count = 0
-        self.round_trips = 0
         engine = get_engine()
         event.listen(engine, "before_cursor_execute", self._seen)
-        event.listen(engine, "connect", self._wrap)
-        engine.dispose()  # pooled connections are replaced by counted ones
+        self._wire = RoundTripCounter(engine)
 
     def _seen(self, *_args: Any) -> None:
         self.count += 1
 
-    def _wrap(self, dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection._sock = _CountingStream(dbapi_connection._sock, self)
+    @property
+    def round_trips(self) -> int:
+        return self._wire.round_trips
 
     def during(self, action: Callable[[], object]) -> int:
         self.count = 0
-        self.round_trips = 0
+        self._wire.round_trips = 0
         action()
         return self.count
 

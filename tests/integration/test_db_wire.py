@@ -16,28 +16,7 @@ import sqlalchemy as sa
 
 from primecloud.config import Settings
 from primecloud.db import build_engine
-
-
-class _FlushCounter:
-    """Counts flushes of each connection's wire: every one is a round trip to the server."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.round_trips = 0
-        sa.event.listen(engine, "connect", self._wrap)
-
-    def _wrap(self, dbapi_connection: Any, _record: Any) -> None:
-        counter = self
-        stream = dbapi_connection._sock
-
-        class Counted:
-            def flush(self) -> None:
-                counter.round_trips += 1
-                stream.flush()
-
-            def __getattr__(self, name: str) -> Any:
-                return getattr(stream, name)
-
-        dbapi_connection._sock = Counted()
+from tests.db_support import RoundTripCounter
 
 
 def _layer_engine(**settings: Any) -> sa.Engine:
@@ -52,7 +31,7 @@ def layer_engine(database_url: str) -> Iterator[sa.Engine]:
 
 
 def test_a_transaction_is_one_round_trip_per_statement_plus_its_commit(layer_engine: sa.Engine) -> None:
-    counter = _FlushCounter(layer_engine)
+    counter = RoundTripCounter(layer_engine)
     with layer_engine.connect() as connection:
         connection.execute(sa.text("SELECT 1")).all()  # connection set-up, then a transaction ended below
         connection.rollback()
@@ -177,7 +156,7 @@ def test_an_idle_connection_closed_by_the_server_is_replaced_before_use(database
 
 def test_a_recently_used_connection_is_not_pinged(database_url: str, engine: sa.Engine) -> None:
     layer_engine = _layer_engine(DATABASE_PING_AFTER_IDLE_SECONDS=3600)
-    counter = _FlushCounter(layer_engine)
+    counter = RoundTripCounter(layer_engine)
     try:
         pid = _backend_pid(layer_engine)
         counter.round_trips = 0
