@@ -54,23 +54,18 @@ class PipelinedConnection(Connection):  # type: ignore[misc]
         return context
 
     def rollback(self) -> None:
-        self._settle_begin()
+        if self._begin_pending:  # a statement refused before it was sent left its BEGIN unsent
+            self._exchange(None)
         super().rollback()
 
     def _exchange(self, context: Any) -> None:
-        """Send what is written, then read the pending BEGIN's answer (if any) and this one's."""
+        """Send what is written, then read the pending BEGIN's answer (if any) and this one's (if any)."""
         _flush(self._sock)
         begin_error = self._read_begin()
-        self.handle_messages(context)
+        if context is not None:
+            self.handle_messages(context)
         if begin_error is not None:
             raise begin_error
-
-    def _settle_begin(self) -> None:
-        if self._begin_pending:
-            _flush(self._sock)
-            begin_error = self._read_begin()
-            if begin_error is not None:
-                raise begin_error
 
     def _read_begin(self) -> Exception | None:
         if not self._begin_pending:
