@@ -82,19 +82,52 @@ def write() -> None:
             f"| {row['group']} | {row['name']} | {row['value'] * scale:.2f} {shown} | "
             f"{row['baseline_name']} {row['baseline'] * scale:.2f} {shown} | {row['ratio']:.2f}x | {budget} | {meets} | {notes} |"
         )
-    worst: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row["group"] == "cold_start":
-            kind = str(row["notes"].get("kind"))
-            if kind not in worst or row["ratio"] > worst[kind]["ratio"]:
-                worst[kind] = row
-    if worst:
-        lines += [
-            "",
-            "Worst cold start: "
-            + "; ".join(f"{kind} {row['name']} {row['ratio']:.2f}x" for kind, row in worst.items())
-            + ".",
-        ]
+    lines += _cold_start_summary(rows)
     if CHANGES.exists():
         lines += ["", CHANGES.read_text().strip()]
     DOC.write_text("\n".join(lines) + "\n")
+
+
+def _cold_start_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """The worst handler of each kind, and how far the worst one sits above its kind's floor."""
+    handlers = [row for row in rows if row["group"] == "cold_start" and row["notes"].get("kind") != "floor"]
+    floors = {
+        str(row["name"]).split(")")[0].removeprefix("floor ("): row
+        for row in rows
+        if row["group"] == "cold_start" and row["notes"].get("kind") == "floor"
+    }
+    worst: dict[str, dict[str, Any]] = {}
+    for row in handlers:
+        kind = str(row["notes"].get("kind"))
+        if kind not in worst or row["ratio"] > worst[kind]["ratio"]:
+            worst[kind] = row
+    if not worst:
+        return []
+    lines = [
+        "",
+        "Worst cold start: "
+        + "; ".join(f"{kind} {row['name']} {row['ratio']:.2f}x" for kind, row in worst.items())
+        + ".",
+    ]
+    if floors:
+        lines.append(
+            "Floors (the stack under each kind, before any handler code): "
+            + "; ".join(f"{kind} {row['ratio']:.2f}x" for kind, row in floors.items())
+            + ". Worst above its floor: "
+            + "; ".join(
+                f"{kind} {row['name']} {row['notes']['over_floor']}x"
+                for kind, row in _worst_over_floor(handlers).items()
+            )
+            + "."
+        )
+    return lines
+
+
+def _worst_over_floor(handlers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    worst: dict[str, dict[str, Any]] = {}
+    for row in handlers:
+        kind = str(row["notes"].get("kind"))
+        over = row["notes"].get("over_floor")
+        if over is not None and (kind not in worst or over > worst[kind]["notes"]["over_floor"]):
+            worst[kind] = row
+    return worst
