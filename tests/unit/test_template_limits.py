@@ -68,3 +68,23 @@ def test_every_function_publishes_an_alias_snapstart_can_restore() -> None:
     assert globals_["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
     assert template["Parameters"]["EnableSnapStart"]["Default"] == "false"  # opt in: snapshots are billed
     assert template["Conditions"]["UseSnapStart"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+
+
+def test_the_authorizer_can_be_kept_warm_but_not_with_snapstart() -> None:
+    template = load_template()
+    assert template["Parameters"]["AuthorizerProvisionedConcurrency"]["Default"] == 0  # opt in: it is billed
+    assert template["Conditions"]["WarmAuthorizer"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AuthorizerProvisionedConcurrency"}, "0"]}]
+    }
+    config = functions()["AuthorizerFunction"]["ProvisionedConcurrencyConfig"]
+    assert config == {
+        "Fn::If": [
+            "WarmAuthorizer",
+            {"ProvisionedConcurrentExecutions": {"Ref": "AuthorizerProvisionedConcurrency"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    # Lambda refuses both on one version: the stack says so before deploying anything.
+    rule = template["Rules"]["SnapStartOrProvisionedConcurrency"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "AuthorizerProvisionedConcurrency"}, "0"]}
