@@ -46,6 +46,26 @@ def measure(action: Callable[[], object], *, repeats: int, warmups: int = 1) -> 
     return Stats(samples)
 
 
+def measure_paired(
+    action: Callable[[], object], baseline: Callable[[], object], *, repeats: int, warmups: int = 1
+) -> tuple[Stats, Stats]:
+    """``action`` and ``baseline`` timed alternately, so both see the same machine: on a shared host
+    the speed drifts within minutes, and a baseline taken once at the start would carry that drift
+    into every ratio."""
+    for _ in range(warmups):
+        baseline()
+        action()
+    samples, baseline_samples = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        baseline()
+        baseline_samples.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return Stats(samples), Stats(baseline_samples)
+
+
 @dataclass
 class Figure:
     """One measured figure against its baseline; ``budget`` is the ratio the code must reach."""

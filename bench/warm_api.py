@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench.harness import ROOT, Figure, measure, progress
+from bench.harness import ROOT, Figure, measure, measure_paired, progress
 
 
 def _event(
@@ -77,7 +77,7 @@ class _StatementCounter:
         return self.count
 
 
-def _floors(runtime: Any, select_one: float, repeats: int, counter: _StatementCounter) -> list[Figure]:
+def _floors(runtime: Any, select_one: Callable[[], object], repeats: int, counter: _StatementCounter) -> list[Figure]:
     """What any route pays before its own work, against the same baseline (no budget: context for the
     read budget). The resolver alone (GET /health/live: event in, Powertools routing, validation and
     logging, response out, no database), and one transaction through the ORM session a request uses
@@ -88,14 +88,16 @@ def _floors(runtime: Any, select_one: float, repeats: int, counter: _StatementCo
     from primecloud import db
 
     live_event = authorized_event("GET", "/health/live", {}, str(uuid.uuid4()))
-    resolver = measure(lambda: runtime.invoke("HealthLiveFunction", live_event), repeats=repeats, warmups=5)
+    resolver, resolver_baseline = measure_paired(
+        lambda: runtime.invoke("HealthLiveFunction", live_event), select_one, repeats=repeats, warmups=5
+    )
 
     def transaction() -> None:
         with db.new_session() as session:
             session.execute(text("SELECT 1"))
             session.commit()
 
-    session_floor = measure(transaction, repeats=repeats, warmups=5)
+    session_floor, session_baseline = measure_paired(transaction, select_one, repeats=repeats, warmups=5)
     counter.during(transaction)
     transaction_round_trips = counter.round_trips
     figures = [
@@ -104,7 +106,7 @@ def _floors(runtime: Any, select_one: float, repeats: int, counter: _StatementCo
             name="floor: resolver only (GET /health/live, no database)",
             value=resolver.median,
             baseline_name="pg8000 SELECT 1",
-            baseline=select_one,
+            baseline=resolver_baseline.median,
             spread=resolver.spread,
             notes={"p99_s": resolver.percentile(0.99)},
         ),
@@ -113,7 +115,7 @@ def _floors(runtime: Any, select_one: float, repeats: int, counter: _StatementCo
             name="floor: one ORM transaction (BEGIN, SELECT 1, COMMIT)",
             value=session_floor.median,
             baseline_name="pg8000 SELECT 1",
-            baseline=select_one,
+            baseline=session_baseline.median,
             spread=session_floor.spread,
             notes={"p99_s": session_floor.percentile(0.99), "round_trips": transaction_round_trips},
         ),
@@ -168,11 +170,13 @@ def run(repeats: int, list_size: int) -> list[Figure]:
 
         url = make_url(postgres.url)
         raw = pg8000.native.Connection(user="postgres", database=url.database, unix_sock=url.query["unix_sock"])
-        select_one = measure(lambda: raw.run("SELECT 1"), repeats=repeats * 5, warmups=20)
-        raw.close()
-        progress(f"  baseline SELECT 1: p50 {select_one.median * 1e6:.0f} µs")
 
-        figures = _floors(runtime, select_one.median, repeats, counter)
+        def select_one() -> object:
+            return raw.run("SELECT 1")
+
+        # Every figure's baseline is sampled alternately with it (measure_paired); this one is for the log.
+        progress(f"  baseline SELECT 1: p50 {measure(select_one, repeats=repeats, warmups=20).median * 1e6:.0f} µs")
+        figures = _floors(runtime, select_one, repeats, counter)
         account_path = {"account_id": str(account.id)}
         small_path = {"account_id": str(small.id)}
         cases: list[tuple[str, str, str, dict[str, str], dict[str, str] | None]] = [
@@ -202,7 +206,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
 
             if method == "POST":
                 call = functools.partial(call, post_to=route)
-            stats = measure(call, repeats=repeats, warmups=3)
+            stats, baseline = measure_paired(call, select_one, repeats=repeats, warmups=3)
             statements = counter.during(call)
             notes: dict[str, object] = {
                 "p99_s": stats.percentile(0.99),
@@ -218,7 +222,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
                 name=f"{method} {route}",
                 value=stats.median,
                 baseline_name="pg8000 SELECT 1",
-                baseline=select_one.median,
+                baseline=baseline.median,
                 budget=4.0 if method == "GET" else None,
                 spread=stats.spread,
                 notes=notes,
@@ -228,6 +232,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
                 f"  {figure.name}: p50 {stats.median * 1000:.2f} ms p99 {stats.percentile(0.99) * 1000:.2f} ms "
                 f"({figure.ratio:.1f}x), {statements} statements, {counter.round_trips} round trips"
             )
+        raw.close()
         return figures
     finally:
         db.reset_engine()
