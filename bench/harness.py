@@ -47,22 +47,29 @@ def measure(action: Callable[[], object], *, repeats: int, warmups: int = 1) -> 
 
 
 def measure_paired(
-    action: Callable[[], object], baseline: Callable[[], object], *, repeats: int, warmups: int = 1
+    action: Callable[[], object],
+    baseline: Callable[[], object],
+    *,
+    repeats: int,
+    warmups: int = 1,
+    blocks: int = 10,
 ) -> tuple[Stats, Stats]:
-    """``action`` and ``baseline`` timed alternately, so both see the same machine: on a shared host
-    the speed drifts within minutes, and a baseline taken once at the start would carry that drift
-    into every ratio."""
+    """``action`` and ``baseline`` timed in alternating blocks, so both see the same machine: on a shared
+    host the speed drifts within minutes, and a baseline taken once at the start would carry that
+    drift into every ratio. Each block is a tight loop of one of them (sample by sample alternation
+    would time the baseline with the action's cold caches, flattering every ratio)."""
     for _ in range(warmups):
         baseline()
         action()
-    samples, baseline_samples = [], []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        baseline()
-        baseline_samples.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
+    per_block = max(1, repeats // blocks)
+    samples: list[float] = []
+    baseline_samples: list[float] = []
+    while len(samples) < repeats:
+        for timed, into in ((baseline, baseline_samples), (action, samples)):
+            for _ in range(min(per_block, repeats - len(samples))):
+                started = time.perf_counter()
+                timed()
+                into.append(time.perf_counter() - started)
     return Stats(samples), Stats(baseline_samples)
 
 

@@ -39,14 +39,22 @@ def _chart(rows: list[dict[str, Any]]) -> None:
 
     names = [f"{row['group']}: {row['name']}" for row in rows]
     ratios = [row["ratio"] for row in rows]
-    colors = ["#2a9d8f" if row["meets_budget"] in (True, None) else "#e76f51" for row in rows]
+    # green: within budget; red: over it; grey: a floor (what the stack costs before any code of ours)
+    colors = [
+        "#8d99ae"
+        if str(row["name"]).startswith("floor")
+        else "#2a9d8f"
+        if row["meets_budget"] in (True, None)
+        else "#e76f51"
+        for row in rows
+    ]
     figure, axis = plt.subplots(figsize=(10, max(3.0, 0.28 * len(rows))))
     axis.barh(names, ratios, color=colors)
     for index, row in enumerate(rows):
         if row["budget"] is not None:
             axis.plot([row["budget"], row["budget"]], [index - 0.4, index + 0.4], color="black", linewidth=1)
     axis.set_xscale("log")
-    axis.set_xlabel("ratio to the baseline measured in the same run, log scale (black tick: budget)")
+    axis.set_xlabel("ratio to its baseline, same run, log scale (black tick: budget; grey: floor)")
     axis.invert_yaxis()
     axis.tick_params(axis="y", labelsize=7)
     figure.tight_layout()
