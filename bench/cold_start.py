@@ -89,7 +89,7 @@ def _floor_figures(
             value=value,
             baseline_name=baseline_name,
             baseline=baseline,
-            notes={"kind": "floor"},
+            notes={"kind": "floor", "floor_of": kind},
         )
         progress(f"  floor ({kind}): {value * 1000:.0f} ms ({floors[kind].ratio:.2f}x)")
     return floors

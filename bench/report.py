@@ -97,45 +97,35 @@ def write() -> None:
 
 
 def _cold_start_summary(rows: list[dict[str, Any]]) -> list[str]:
-    """The worst handler of each kind, and how far the worst one sits above its kind's floor."""
-    handlers = [row for row in rows if row["group"] == "cold_start" and row["notes"].get("kind") != "floor"]
-    floors = {
-        str(row["name"]).split(")")[0].removeprefix("floor ("): row
-        for row in rows
-        if row["group"] == "cold_start" and row["notes"].get("kind") == "floor"
-    }
-    worst: dict[str, dict[str, Any]] = {}
-    for row in handlers:
-        kind = str(row["notes"].get("kind"))
-        if kind not in worst or row["ratio"] > worst[kind]["ratio"]:
-            worst[kind] = row
+    """The worst handler of each kind, and the one that sits furthest above its kind's floor."""
+    cold = [row for row in rows if row["group"] == "cold_start"]
+    handlers = [row for row in cold if row["notes"].get("kind") != "floor"]
+    floors = [row for row in cold if row["notes"].get("kind") == "floor"]
+    worst = _worst_by_kind(handlers, "ratio")
     if not worst:
         return []
     lines = [
         "",
-        "Worst cold start: "
-        + "; ".join(f"{kind} {row['name']} {row['ratio']:.2f}x" for kind, row in worst.items())
-        + ".",
+        "Worst cold start: " + "; ".join(f"{kind} {name} {value:.2f}x" for kind, (name, value) in worst.items()) + ".",
     ]
     if floors:
+        above = _worst_by_kind(handlers, "over_floor")
         lines.append(
             "Floors (the stack under each kind, before any handler code): "
-            + "; ".join(f"{kind} {row['ratio']:.2f}x" for kind, row in floors.items())
+            + "; ".join(f"{row['notes']['floor_of']} {row['ratio']:.2f}x" for row in floors)
             + ". Worst above its floor: "
-            + "; ".join(
-                f"{kind} {row['name']} {row['notes']['over_floor']}x"
-                for kind, row in _worst_over_floor(handlers).items()
-            )
+            + "; ".join(f"{kind} {name} {value:.2f}x" for kind, (name, value) in above.items())
             + "."
         )
     return lines
 
 
-def _worst_over_floor(handlers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    worst: dict[str, dict[str, Any]] = {}
+def _worst_by_kind(handlers: list[dict[str, Any]], key: str) -> dict[str, tuple[str, float]]:
+    """Per kind, the handler with the highest ``key`` (the ratio, or a note such as over_floor)."""
+    worst: dict[str, tuple[str, float]] = {}
     for row in handlers:
         kind = str(row["notes"].get("kind"))
-        over = row["notes"].get("over_floor")
-        if over is not None and (kind not in worst or over > worst[kind]["notes"]["over_floor"]):
-            worst[kind] = row
+        value = row[key] if key in row else row["notes"].get(key)
+        if value is not None and (kind not in worst or value > worst[kind][1]):
+            worst[kind] = (str(row["name"]), float(value))
     return worst
