@@ -5,6 +5,8 @@
 - The layer and each function together stay within Lambda's 250 MB unzipped limit.
 - Every handler imports from the built artifacts alone, under the functions' Python (a wheel
   for the wrong platform, or a module the layer lacks, fails here and not in AWS).
+- Every data file of the primecloud package (the invoice PDF's fonts) is in the layer, whole: it is
+  read only when used, so no import would show it missing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from localrun.template import Template
 # Lambda's quota: a function and all its layers, unzipped (262,144,000 bytes).
 UNZIPPED_LIMIT_BYTES = 262_144_000
 LAYER_ID = "CommonLayer"
+LAYER_PACKAGE = Path(__file__).resolve().parents[1] / "layers" / "common" / "primecloud"
 
 # Imports every handler directory given on argv the way Lambda would (its dir, then the layer, first
 # on sys.path; "app" as the module name), each after the previous one is forgotten.
@@ -62,7 +65,21 @@ def _missing_bytecode(layer_python: Path, tag: str) -> tuple[int, list[Path]]:
     return modules, missing
 
 
-def check_build(build_dir: Path, template: Template, python: str) -> BuildReport:
+def _missing_data_files(package: Path, layer_python: Path) -> list[Path]:
+    """The package's non-Python files that the build lacks or holds with another size."""
+    missing = []
+    for source in sorted(package.rglob("*")):
+        if not source.is_file() or source.suffix in (".py", ".pyc") or "__pycache__" in source.parts:
+            continue
+        relative = source.relative_to(package.parent)
+        built = layer_python / relative
+        if not built.is_file() or built.stat().st_size != source.stat().st_size:
+            missing.append(relative)
+    return missing
+
+
+def check_build(build_dir: Path, template: Template, python: str, package: Path | None = None) -> BuildReport:
+    """``package``: the layer's package source, whose data files the build must hold (main passes it)."""
     report = BuildReport()
     build_dir = build_dir.resolve()
     layer_python = build_dir / LAYER_ID / "python"
@@ -77,6 +94,9 @@ def check_build(build_dir: Path, template: Template, python: str) -> BuildReport
     if missing:
         shown = ", ".join(str(path) for path in missing[:5])
         report.problems.append(f"{len(missing)} of {report.modules} layer modules have no {tag} bytecode: {shown}")
+    if package is not None and (lacking := _missing_data_files(package, layer_python)):
+        shown = ", ".join(str(path) for path in lacking[:5])
+        report.problems.append(f"{len(lacking)} data files of the layer are missing or differ: {shown}")
 
     report.layer_bytes = _tree_bytes(build_dir / LAYER_ID)
     handler_dirs = []
@@ -110,7 +130,7 @@ def check_build(build_dir: Path, template: Template, python: str) -> BuildReport
 
 
 def main(build_dir: Path, template: Template, python: str) -> int:
-    report = check_build(build_dir, template, python)
+    report = check_build(build_dir, template, python, package=LAYER_PACKAGE)
     print(
         f"build check: {report.modules} layer modules with bytecode, layer {report.layer_bytes / 1e6:.1f} MB, "
         f"largest function with layer {report.largest_total_bytes / 1e6:.1f} MB unzipped "

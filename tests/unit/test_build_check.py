@@ -85,3 +85,34 @@ def test_the_command_fails_on_a_problem(tmp_path: Path, capsys: Any) -> None:
 
     assert build_check.main(build, _template("GetThingFunction"), sys.executable) == 1
     assert "RuntimeError: boom" in capsys.readouterr().err
+
+
+def _package(tmp_path: Path) -> Path:
+    package = tmp_path / "src" / "shared_pkg"
+    (package / "fonts").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "fonts" / "Font.ttf").write_bytes(b"\x00\x01" * 100)
+    return package
+
+
+def test_a_data_file_missing_from_the_layer_is_named(tmp_path: Path) -> None:
+    package = _package(tmp_path)
+    build = _build(tmp_path / "out")
+
+    report = build_check.check_build(build, _template("GetThingFunction"), sys.executable, package=package)
+
+    assert report.problems == ["1 data files of the layer are missing or differ: shared_pkg/fonts/Font.ttf"]
+
+
+def test_a_layer_holding_the_data_files_passes(tmp_path: Path) -> None:
+    package = _package(tmp_path)
+    build = _build(tmp_path / "out")
+    built_fonts = build / "CommonLayer" / "python" / "shared_pkg" / "fonts"
+    built_fonts.mkdir(parents=True)
+    (built_fonts / "Font.ttf").write_bytes(b"\x00\x01" * 100)
+
+    assert build_check.check_build(build, _template("GetThingFunction"), sys.executable, package=package).problems == []
+
+    (built_fonts / "Font.ttf").write_bytes(b"\x00\x01" * 50)  # cut short
+    report = build_check.check_build(build, _template("GetThingFunction"), sys.executable, package=package)
+    assert report.problems == ["1 data files of the layer are missing or differ: shared_pkg/fonts/Font.ttf"]

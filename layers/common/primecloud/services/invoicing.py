@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -34,6 +36,8 @@ from primecloud.observability import logger
 from primecloud.services import audit, notifications
 
 if TYPE_CHECKING:
+    from fpdf import FPDF
+
     from primecloud.adapters.documents import DocumentStore, StoredDocument
     from primecloud.adapters.storage import ObjectStorage
 
@@ -114,13 +118,39 @@ def format_rate(rate: Decimal) -> str:
     return format_quantity(rate * 100) + " %"
 
 
-def _latin1(text: str) -> str:
-    """The PDF's built-in fonts hold Latin-1 only: typographic marks are mapped, anything else becomes '?'."""
-    replacements = {"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
-    replacements |= {"\u2026": "...", "\u20ac": "EUR", "\u00a0": " "}
-    for original, replacement in replacements.items():
-        text = text.replace(original, replacement)
-    return text.encode("latin-1", errors="replace").decode("latin-1")
+# The PDF's fonts ship in the layer (primecloud/fonts, licenses beside them; docs/billing.md): DejaVu
+# Sans for Latin, Greek, Cyrillic, Arabic and Hebrew; WenQuanYi Micro Hei for what it lacks (CJK, Hangul).
+FONTS_DIR = Path(__file__).resolve().parents[1] / "fonts"
+PDF_FONT = "DejaVuSans"
+FALLBACK_FONT = "WenQuanYiMicroHei"
+
+
+def _document_text(data: DocumentData) -> Iterator[str]:
+    """Every character a customer or an operator chose (the fixed labels are Latin)."""
+    yield from (data.seller_name, data.billing_name, data.billing_email or "", data.number, data.currency)
+    yield from data.seller_contact
+    yield from data.billing_address
+    yield from (line.description for line in data.lines)
+
+
+def _new_pdf(data: DocumentData) -> FPDF:
+    """An A4 document with the Unicode fonts, text shaping (Arabic joining, right to left) switched on."""
+    from fpdf import FPDF
+    from fpdf.fonts import TTFFont
+
+    pdf = FPDF(format="A4")
+    pdf.add_font(PDF_FONT, "", FONTS_DIR / "DejaVuSans.ttf")
+    pdf.add_font(PDF_FONT, "B", FONTS_DIR / "DejaVuSans-Bold.ttf")
+    # Loading the CJK font costs ~0.25 s: only for a document with characters DejaVu Sans (either weight) lacks.
+    regular, bold = pdf.fonts[PDF_FONT.lower()], pdf.fonts[PDF_FONT.lower() + "B"]
+    covered = (
+        set(regular.cmap) & set(bold.cmap) if isinstance(regular, TTFFont) and isinstance(bold, TTFFont) else set()
+    )
+    if any(ord(char) not in covered for text in _document_text(data) for char in text if not char.isspace()):
+        pdf.add_font(FALLBACK_FONT, "", FONTS_DIR / "wqy-microhei.ttc", collection_font_number=0)
+        pdf.set_fallback_fonts([FALLBACK_FONT], exact_match=False)  # bold CJK is drawn regular
+    pdf.set_text_shaping(True)
+    return pdf
 
 
 def _day(value: datetime) -> str:
@@ -131,8 +161,8 @@ _COLUMN_WIDTHS = (90.0, 30.0, 35.0, 35.0)  # description, quantity, unit price, 
 
 
 def _text_line(pdf: Any, value: str, *, size: int = 10, style: str = "", height: float = 5) -> None:
-    pdf.set_font("Helvetica", style=style, size=size)
-    pdf.cell(0, height, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(PDF_FONT, style=style, size=size)
+    pdf.cell(0, height, value, new_x="LMARGIN", new_y="NEXT")
 
 
 def _pdf_heading(pdf: Any, data: DocumentData) -> None:
@@ -158,13 +188,13 @@ def _pdf_heading(pdf: Any, data: DocumentData) -> None:
 
 def _pdf_lines(pdf: Any, data: DocumentData) -> None:
     widths = _COLUMN_WIDTHS
-    pdf.set_font("Helvetica", style="B", size=9)
+    pdf.set_font(PDF_FONT, style="B", size=9)
     for width, title, align in zip(widths, ("Description", "Quantity", "Unit price", "Amount"), "LRRR", strict=True):
         pdf.cell(width, 7, title, border="B", align=align)
     pdf.ln()
-    pdf.set_font("Helvetica", size=9)
+    pdf.set_font(PDF_FONT, size=9)
     for line in data.lines:
-        description = _latin1(line.description)
+        description = line.description
         figures = (
             format_quantity(line.quantity),
             format_unit_price(line.unit_price),
@@ -189,8 +219,8 @@ def _pdf_totals(pdf: Any, data: DocumentData) -> None:
         ("Total", data.total, "B"),
     )
     for label, amount, style in rows:
-        pdf.set_font("Helvetica", style=style, size=10)
-        pdf.cell(sum(_COLUMN_WIDTHS[:3]), 6, _latin1(label), align="R")
+        pdf.set_font(PDF_FONT, style=style, size=10)
+        pdf.cell(sum(_COLUMN_WIDTHS[:3]), 6, label, align="R")
         pdf.cell(_COLUMN_WIDTHS[3], 6, f"{format_money(amount, data.currency)} {data.currency}", align="R")
         pdf.ln()
     pdf.ln(6)
@@ -203,9 +233,7 @@ def _pdf_totals(pdf: Any, data: DocumentData) -> None:
 
 def render_pdf(data: DocumentData) -> bytes:
     """A one-invoice PDF: seller, customer, number and dates, lines, subtotal, tax with its rate, total."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
+    pdf = _new_pdf(data)
     pdf.set_title(f"Invoice {data.number}")
     pdf.set_author(data.seller_name)
     pdf.set_creator(data.seller_name)
