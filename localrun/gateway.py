@@ -196,18 +196,28 @@ class Gateway:
         try:
             response, target = self._dispatch(request, request_id)
         except Exception:
-            logger.exception("gateway failure on %s %s", request.method, request.target)
+            logger.exception("gateway failure on %s", self._logged_route(request, "-"))
             response = HttpResponse.message(*_INTERNAL_ERROR)
         response.headers.append(("apigw-requestid", request_id))
         logger.info(
-            "%s %s -> %s %d %.1fms",
-            request.method,
-            urlsplit(request.target).path,
+            "%s -> %s %d %.1fms",
+            self._logged_route(request, target),
             target,
             response.status,
             (time.perf_counter() - started) * 1000,
         )
         return response
+
+    def _logged_route(self, request: HttpRequest, target: str) -> str:
+        """What the request log names: the route key (``GET /v1/shares/{token}``), as API Gateway's
+        access log does, never the raw path, which may hold a secret (a share token)."""
+        path = urlsplit(request.target).path or "/"
+        matched = self.routes.match(request.method, path)
+        if matched is not None:
+            return matched[0].route_key
+        if target in ("docs", "local"):
+            return f"{request.method} {path}"  # the gateway's own fixed paths
+        return f"{request.method} (no route)"
 
     def _dispatch(self, request: HttpRequest, request_id: str) -> tuple[HttpResponse, str]:
         url = urlsplit(request.target)

@@ -11,11 +11,14 @@ LOCAL_REGION = "us-east-1"
 TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 USAGE_QUEUE_NAME = "primecloud-usage"
 USAGE_DLQ_NAME = "primecloud-usage-dlq"
+PASSWORD_RESET_QUEUE_NAME = "primecloud-password-reset"  # noqa: S105 - a queue name
+PASSWORD_RESET_DLQ_NAME = "primecloud-password-reset-dlq"  # noqa: S105 - a queue name
 KMS_ALIAS = "alias/primecloud-local"
 # A message that fails this many receives moves to the DLQ (what the template's RedrivePolicy says too).
 MAX_RECEIVE_COUNT = 5
 # Six times the worker's timeout, AWS's advice for queues feeding Lambda.
 USAGE_VISIBILITY_TIMEOUT_SECONDS = 6 * 60
+PASSWORD_RESET_VISIBILITY_TIMEOUT_SECONDS = 6 * 30  # SendPasswordResetFunction's Timeout is 30 s
 
 
 @dataclass
@@ -85,6 +88,17 @@ def bootstrap_aws(endpoint_url: str, settings_like: Any = None) -> dict[str, str
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         },
     )["QueueUrl"]
+    reset_dlq_url = sqs.create_queue(QueueName=PASSWORD_RESET_DLQ_NAME)["QueueUrl"]
+    reset_dlq_arn = sqs.get_queue_attributes(QueueUrl=reset_dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    reset_queue_url = sqs.create_queue(
+        QueueName=PASSWORD_RESET_QUEUE_NAME,
+        Attributes={
+            "VisibilityTimeout": str(PASSWORD_RESET_VISIBILITY_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": reset_dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+        },
+    )["QueueUrl"]
 
     s3 = session.client("s3", endpoint_url=endpoint_url)
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
@@ -110,6 +124,8 @@ def bootstrap_aws(endpoint_url: str, settings_like: Any = None) -> dict[str, str
         "AWS_REGION": region,
         "USAGE_QUEUE_URL": usage_queue_url,
         "USAGE_DLQ_URL": dlq_url,
+        "PASSWORD_RESET_QUEUE_URL": reset_queue_url,
+        "PASSWORD_RESET_DLQ_URL": reset_dlq_url,
         "KMS_KEY_ID": kms_key_id,
         "DOCUMENTS_BUCKET": documents_bucket,
         "SENDER_EMAIL": sender_email,

@@ -22,7 +22,7 @@ from localrun.template import Template
 logger = logging.getLogger("localrun.sqs")
 
 # Template queue (logical id) -> the environment variable holding its local URL.
-QUEUE_URL_VARIABLES = {"UsageQueue": "USAGE_QUEUE_URL"}
+QUEUE_URL_VARIABLES = {"UsageQueue": "USAGE_QUEUE_URL", "PasswordResetQueue": "PASSWORD_RESET_QUEUE_URL"}
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from localrun.invoke import LocalLambda
+from localrun.sqs_poller import sqs_event
+from localrun.template import load_template
 from primecloud import clock
 from primecloud.models.iam import User
 from primecloud.passwords import hash_password
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ROOT, ApiClient, ApiResponse
 
 PASSWORD = "correct horse battery staple"
 
@@ -87,3 +92,29 @@ def move_clock(monkeypatch: pytest.MonkeyPatch, delta: timedelta) -> datetime:
     real_now = clock.now
     monkeypatch.setattr(clock, "now", lambda: real_now() + delta)
     return real_now() + delta
+
+
+_workers: list[LocalLambda] = []
+
+
+def reset_worker() -> LocalLambda:
+    """The local Lambda runner that plays SendPasswordResetFunction (one per test session)."""
+    if not _workers:
+        _workers.append(LocalLambda(load_template(ROOT / "template.yaml")))
+    return _workers[0]
+
+
+def deliver() -> dict[str, Any]:
+    """Hand every queued reset request to SendPasswordResetFunction (as Lambda's SQS poller would);
+    the queue is empty afterwards."""
+    sqs, url = boto3.client("sqs"), os.environ["PASSWORD_RESET_QUEUE_URL"]
+    received: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        received += batch
+    for message in received:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    if not received:
+        return {"batchItemFailures": [], "messages": 0}
+    event = sqs_event(received, "arn:aws:sqs:us-east-1:123456789012:primecloud-password-reset", "us-east-1")
+    result: dict[str, Any] = reset_worker().invoke("SendPasswordResetFunction", event)
+    return {**result, "messages": len(received)}

@@ -108,15 +108,25 @@ def iam_key_status(access_key_id: str) -> str:
     return str(key["Status"])
 
 
-def policy_resources(access_key_id: str) -> list[str]:
+def policy_documents(access_key_id: str) -> list[dict[str, Any]]:
+    """The default versions of every managed policy attached to the key's IAM user."""
     user = iam_user_of(access_key_id)
-    (attached,) = iam().list_attached_user_policies(UserName=user)["AttachedPolicies"]
-    policy = iam().get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
-    version = iam().get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
-    document = version["PolicyVersion"]["Document"]
-    document = json.loads(document) if isinstance(document, str) else document
-    allowed = [statement for statement in document["Statement"] if statement["Effect"] == "Allow"]
-    return sorted(resource for statement in allowed for resource in statement["Resource"])
+    documents = []
+    for attached in iam().list_attached_user_policies(UserName=user)["AttachedPolicies"]:
+        policy = iam().get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+        version = iam().get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+        document = version["PolicyVersion"]["Document"]
+        documents.append(json.loads(document) if isinstance(document, str) else document)
+    return documents
+
+
+def policy_resources(access_key_id: str) -> list[str]:
+    """What the key's policies allow, together (a key whose policies include a Deny allows nothing)."""
+    statements = [statement for document in policy_documents(access_key_id) for statement in document["Statement"]]
+    if any(statement["Effect"] == "Deny" for statement in statements):
+        assert len(statements) == 1, "a deny-all policy beside others would cancel their grants"
+        return []
+    return sorted(resource for statement in statements for resource in statement["Resource"])
 
 
 def arns(*names: str) -> list[str]:

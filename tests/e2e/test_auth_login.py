@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -123,6 +124,30 @@ def test_a_success_resets_the_email_counter(api: ApiClient, db: sa.Engine) -> No
     for _ in range(auth.LOGIN_FAILURES_PER_EMAIL.limit - 1):
         assert login(api, user.email, "wrong password here").status == 401
     assert login(api, user.email).status == 200
+
+
+def test_concurrent_attempts_judge_exactly_the_limit(
+    api: ApiClient, db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a spy on password checks
+    checked: list[str | None] = []
+    real_verify = passwords.verify_password
+
+    def spy(password_hash: str | None, password: str) -> bool:
+        checked.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify_password", spy)
+    user = make_password_user(db)
+    limit = auth.LOGIN_FAILURES_PER_EMAIL.limit
+    # when twice the limit of wrong passwords arrive at once
+    with ThreadPoolExecutor(2 * limit) as pool:
+        statuses = list(pool.map(lambda _: login(api, user.email, "wrong password here").status, range(2 * limit)))
+    # then exactly the limit were judged, the rest throttled before any check
+    assert sorted(statuses) == [401] * limit + [429] * limit
+    assert len(checked) == limit
+    [counter] = rows(db, "SELECT count FROM rate_limits WHERE bucket_key LIKE 'login:email:%'")
+    assert counter.count == limit
 
 
 def test_failures_per_ip_are_throttled_across_emails(api: ApiClient, db: sa.Engine) -> None:

@@ -1,26 +1,35 @@
-"""Password reset through HTTP: always 202, a mailed one-hour single-use token, every session ended."""
+"""Password reset through HTTP: always 202, a mailed one-hour single-use token, every session ended.
+
+The route only throttles and queues; SendPasswordResetFunction (PasswordResetQueue's worker) mails.
+``request_reset`` hands the queued messages to the worker, as Lambda's SQS poller would."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 import sqlalchemy as sa
 
+from localrun.sqs_poller import sqs_event
 from primecloud.adapters.email import default_mailer
+from primecloud.adapters.queue import Queue
 from primecloud.errors import Unavailable
 from primecloud.passwords import verify_password
 from primecloud.services import auth
 from primecloud.tokens import hash_token
-from tests.conftest import ApiClient, ApiResponse, assert_problem
+from tests.conftest import ApiClient, ApiResponse, assert_problem, count_statements
 from tests.e2e.auth_support import (
     PasswordUser,
     audit_rows,
+    deliver,
     login,
     make_password_user,
     move_clock,
+    reset_worker,
     rows,
     sent_emails,
     signed_in,
@@ -38,6 +47,7 @@ def ada(db: sa.Engine) -> PasswordUser:
 def request_reset(api: ApiClient, email: str) -> Any:
     r = api.post("/v1/auth/password-reset", json={"email": email})
     assert r.status == 202, r
+    assert deliver()["batchItemFailures"] == []
     return r.json
 
 
@@ -89,15 +99,58 @@ def test_reset_mails_are_throttled_silently(api: ApiClient, db: sa.Engine, ada: 
     assert len(rows(db, "SELECT id FROM password_reset_tokens")) == auth.RESET_MAILS_PER_EMAIL.limit
 
 
-def test_a_mail_outage_still_answers_202(
+def test_a_mail_outage_still_answers_202_and_the_mail_is_retried(
     api: ApiClient, db: sa.Engine, ada: PasswordUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(_email: object) -> None:
         raise Unavailable("The mail service is unavailable.")
 
-    monkeypatch.setattr(default_mailer(), "send", refuse)
-    request_reset(api, ada.email)
-    assert sent_emails(ada.email) == []
+    with monkeypatch.context() as outage:
+        outage.setattr(default_mailer(), "send", refuse)
+        r = api.post("/v1/auth/password-reset", json={"email": ada.email})
+        assert r.status == 202, r
+        # the worker fails the message (SQS redelivers it) and keeps no token
+        sqs, url = boto3.client("sqs"), os.environ["PASSWORD_RESET_QUEUE_URL"]
+        [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        with pytest.raises(Exception, match="All records failed"):  # Lambda returns the whole batch
+            reset_worker().invoke("SendPasswordResetFunction", sqs_event([message], "arn:aws:sqs:::q", "us-east-1"))
+        assert sent_emails(ada.email) == [] and rows(db, "SELECT id FROM password_reset_tokens") == []
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    # once the mail service is back, the redelivered message mails the link
+    assert deliver()["messages"] == 1
+    assert len(sent_emails(ada.email)) == 1
+    assert len(rows(db, "SELECT id FROM password_reset_tokens")) == 1
+
+
+def test_known_and_unknown_addresses_cost_the_route_the_same_work(
+    api: ApiClient, db: sa.Engine, ada: PasswordUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a record of what the route queues
+    queued: list[dict[str, Any]] = []
+    real_send_all = Queue.send_all
+
+    def spy(self: Queue, messages: Any) -> int:
+        queued.extend(messages)
+        return real_send_all(self, messages)
+
+    monkeypatch.setattr(Queue, "send_all", spy)
+    work = {}
+    for name, email in (("known", ada.email), ("unknown", unique_email("nobody"))):
+        with count_statements() as statements:
+            r = api.post("/v1/auth/password-reset", json={"email": email})
+        assert r.status == 202, r
+        work[name] = (list(statements.statements), [sorted(message) for message in queued])
+        queued.clear()
+    # then both ran the same statements (the throttle's counter, nothing about users) and queued one message
+    assert work["known"] == work["unknown"]
+    statements_run, messages = work["known"]
+    assert len(statements_run) == 1 and "rate_limits" in statements_run[0]
+    assert not any("users" in statement for statement in statements_run)
+    assert messages == [["email", "ip", "request_id", "user_agent"]]
+    # no mail and no token until the worker ran
+    assert sent_emails(ada.email) == [] and rows(db, "SELECT id FROM password_reset_tokens") == []
+    assert deliver()["messages"] == 2
+    assert len(sent_emails(ada.email)) == 1
 
 
 def test_confirm_sets_the_password_once_and_ends_every_session(

@@ -59,9 +59,12 @@ def test_ready_is_503_problem_when_the_database_is_down(api: ApiClient, database
 
 
 def test_a_route_is_503_when_the_database_is_down(api: ApiClient, acme: Tenant, database_down: None) -> None:
-    # the authorizer itself needs the database: API Gateway turns its failure into a 500
-    r = api.get(f"/v1/accounts/{acme.account_id}", token=acme.token("owner"))
-    assert r.status == 500 and r.json == {"message": "Internal Server Error"}
+    # the authorizer itself needs the database: it passes the caller on as "unavailable" (no identity),
+    # and the route answers 503 problem+json, not API Gateway's bare 500 (tests/e2e/test_edge_refusals.py)
+    for method, path in [("GET", f"/v1/accounts/{acme.account_id}"), ("POST", "/v1/accounts")]:
+        r = api.request(method, path, token=acme.token("owner"), json={"name": "New"} if method == "POST" else None)
+        body = assert_problem(r, 503, "unavailable")
+        assert body["detail"] == "The credentials could not be checked: the database is unavailable."
 
 
 # --- the authorizer -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ that hold for every operation.
    Issue 8 says 405, but this is an API Gateway *HTTP API* without a ``$default`` or ``ANY``
    route: a request no route matches never reaches a function, and API Gateway answers it
    itself with 404 ``{"message":"Not Found"}`` (REST APIs answer 403 "Missing Authentication
-   Token" instead; neither sends 405). localrun/gateway.py does what API Gateway does; a 405
+   Token" instead; neither sends 405). localrun/gateway/ does what API Gateway does; a 405
    would need a catch-all route and function just for that, which is not worth a Lambda.
 4. Invalid input on every operation with a JSON body: not JSON, not UTF-8 or sent as text/plain
    → 400, an array → 422, required fields missing → 422 naming each, wrong types → 422 naming each; bad

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from primecloud.idempotency import request_fingerprint
+from primecloud.models.iam import AccountMember
 from primecloud.models.storage import AccessKey, Bucket
 from primecloud.models.system import AuditLog, IdempotencyKey
-from tests.conftest import ApiClient, assert_problem
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.factories import Tenant, make_tenant
 
 
@@ -167,15 +171,18 @@ def test_an_expired_key_runs_the_request_again(api: ApiClient, db: sa.Engine, ac
     assert_problem(api.post(url, token=acme.token("admin"), json=body, headers=headers), 409, "conflict")
 
 
-@pytest.mark.parametrize("key", ["has space", "x" * 256, "tab\tinside"])
-def test_a_malformed_key_is_400(api: ApiClient, acme: Tenant, key: str) -> None:
+@pytest.mark.parametrize("key", ["has space", "x" * 256, "tab\tinside", ""])
+def test_a_malformed_key_is_422_naming_the_header(api: ApiClient, db: sa.Engine, acme: Tenant, key: str) -> None:
     r = api.post(
         f"/v1/accounts/{acme.account_id}/buckets",
         token=acme.token("admin"),
         json=_bucket_body(),
         headers={"Idempotency-Key": key},
     )
-    assert "Idempotency-Key" in assert_problem(r, 400, "bad-request")["detail"]
+    problem = assert_problem(r, 422, "validation-error")
+    assert "Idempotency-Key" in problem["detail"]
+    assert [error["field"] for error in problem["errors"]] == ["Idempotency-Key"]
+    assert _count(db, sa.select(sa.func.count()).select_from(Bucket)) == 0
 
 
 def test_a_replayed_access_key_shows_the_same_secret_which_is_stored_sealed(
@@ -195,3 +202,167 @@ def test_a_replayed_access_key_shows_the_same_secret_which_is_stored_sealed(
         stored = session.scalars(sa.select(IdempotencyKey)).one()
     assert secret not in json.dumps(stored.response_body)
     assert set(stored.response_body or {}) == {"content_type", "sealed"}
+
+
+# --------------------------------------------------------------------------- one connection per container
+
+
+@pytest.fixture
+def one_connection(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
+    """The layer's engine as the template deploys it: DATABASE_POOL_SIZE 1 (no overflow). The pool's wait is
+    cut to 3 s so a request that needs a second connection fails fast instead of after 30 s."""
+    from primecloud import db as layer_db
+    from primecloud.config import get_settings
+
+    previous = os.environ.get("DATABASE_POOL_SIZE")
+    os.environ["DATABASE_POOL_SIZE"] = "1"
+    get_settings.cache_clear()
+    layer_db.reset_engine()
+    engine = layer_db.get_engine()
+    assert engine.pool.size() == 1  # type: ignore[attr-defined]
+    monkeypatch.setattr(engine.pool, "_timeout", 3)
+    yield engine
+    if previous is None:
+        os.environ.pop("DATABASE_POOL_SIZE", None)
+    else:
+        os.environ["DATABASE_POOL_SIZE"] = previous
+    get_settings.cache_clear()
+    layer_db.reset_engine()
+
+
+def test_with_one_connection_a_failed_request_answers_its_error_and_releases_its_key(
+    one_connection: sa.Engine, api: ApiClient, db: sa.Engine, acme: Tenant
+) -> None:
+    url = f"/v1/accounts/{acme.account_id}/buckets"
+    body = _bucket_body()
+    assert api.post(url, token=acme.token("admin"), json=body).status == 201
+    started = time.monotonic()
+
+    r = api.post(url, token=acme.token("admin"), json=body, headers={"Idempotency-Key": "fails-on-one"})
+
+    assert_problem(r, 409, "conflict")  # the route's own answer, not a 500 from a pool timeout
+    assert time.monotonic() - started < 2.5
+    assert _count(db, sa.select(sa.func.count()).select_from(IdempotencyKey)) == 0
+    # the key is free at once: the retry with a new name runs (no 409 "in progress")
+    retry = api.post(
+        url, token=acme.token("admin"), json=body | {"name": body["name"] + "-2"}, headers={"Idempotency-Key": "x"}
+    )
+    assert retry.status == 201, retry
+
+
+def test_with_one_connection_create_replay_and_in_progress_work(
+    one_connection: sa.Engine, api: ApiClient, db: sa.Engine, acme: Tenant
+) -> None:
+    url = f"/v1/accounts/{acme.account_id}/access-keys"
+    headers = {"Idempotency-Key": "one-connection"}
+    first = api.post(url, token=acme.token("admin"), json={"name": "backup"}, headers=headers)
+    assert first.status == 201, first
+
+    again = api.post(url, token=acme.token("admin"), json={"name": "backup"}, headers=headers)
+
+    assert again.status == 201 and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # a claim still in flight (the outcome not yet recorded) is 409, also with one connection
+    with Session(db) as session, session.begin():
+        session.execute(
+            sa.update(IdempotencyKey).values(
+                status_code=None, response_body=None, locked_until=datetime.now(UTC) + timedelta(seconds=60)
+            )
+        )
+    assert_problem(api.post(url, token=acme.token("admin"), json={"name": "backup"}, headers=headers), 409, "conflict")
+    assert _count(db, sa.select(sa.func.count()).select_from(AccessKey)) == 1
+
+
+def test_a_request_that_raises_releases_its_key(
+    one_connection: sa.Engine, api: ApiClient, db: sa.Engine, acme: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from primecloud.services import buckets
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(buckets, "create", broken)
+    url = f"/v1/accounts/{acme.account_id}/buckets"
+
+    r = api.post(url, token=acme.token("admin"), json=_bucket_body(), headers={"Idempotency-Key": "raises"})
+
+    assert_problem(r, 500, "internal")
+    assert _count(db, sa.select(sa.func.count()).select_from(IdempotencyKey)) == 0
+
+
+# --------------------------------------------------------------------------- a replay passes the route's access check
+
+
+def _create_key_then_change_role(
+    api: ApiClient, db: sa.Engine, acme: Tenant, *, role: str | None
+) -> tuple[ApiResponse, ApiResponse]:
+    url = f"/v1/accounts/{acme.account_id}/access-keys"
+    headers = {"Idempotency-Key": "key-then-demoted"}
+    first = api.post(url, token=acme.token("admin"), json={"name": "backup"}, headers=headers)
+    assert first.status == 201, first
+    admin = acme.members["admin"]
+    with Session(db) as session, session.begin():
+        membership = (AccountMember.account_id == acme.account_id) & (AccountMember.user_id == admin.user_id)
+        if role is None:
+            session.execute(sa.delete(AccountMember).where(membership))
+        else:
+            session.execute(sa.update(AccountMember).where(membership).values(role=role))
+    again = api.post(url, token=acme.token("admin"), json={"name": "backup"}, headers=headers)
+    return first, again
+
+
+def test_a_replay_by_a_user_demoted_to_viewer_is_403_without_the_secret(
+    one_connection: sa.Engine, api: ApiClient, db: sa.Engine, acme: Tenant
+) -> None:
+    first, again = _create_key_then_change_role(api, db, acme, role="viewer")
+
+    assert_problem(again, 403, "forbidden")
+    assert "Idempotent-Replayed" not in again.headers
+    assert first.json["secret_access_key"] not in again.text
+    assert first.json["access_key_id"] not in again.text
+
+
+def test_a_replay_by_a_user_removed_from_the_account_is_404_without_the_secret(
+    one_connection: sa.Engine, api: ApiClient, db: sa.Engine, acme: Tenant
+) -> None:
+    first, again = _create_key_then_change_role(api, db, acme, role=None)
+
+    assert_problem(again, 404, "not-found")
+    assert first.json["secret_access_key"] not in again.text
+
+
+def test_a_reused_key_of_a_caller_without_access_gets_the_routes_answer_first(
+    api: ApiClient, db: sa.Engine, acme: Tenant
+) -> None:
+    # 409/422 about the key are answers from an earlier request too: the route's own check comes first
+    _first, _again = _create_key_then_change_role(api, db, acme, role="member")
+    r = api.post(
+        f"/v1/accounts/{acme.account_id}/access-keys",
+        token=acme.token("admin"),
+        json={"name": "another"},
+        headers={"Idempotency-Key": "key-then-demoted"},
+    )
+    assert_problem(r, 403, "forbidden")
+
+
+def test_the_access_check_runs_once_for_a_keyed_request_and_once_for_its_replay(
+    api: ApiClient, db: sa.Engine, acme: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from primecloud import api as layer_api
+
+    calls: list[str] = []
+    original = layer_api.resolve_account_access
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append("check")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(layer_api, "resolve_account_access", counting)
+    url = f"/v1/accounts/{acme.account_id}/buckets"
+    body = _bucket_body()
+    headers = {"Idempotency-Key": "counted"}
+
+    assert api.post(url, token=acme.token("admin"), json=body, headers=headers).status == 201
+    assert len(calls) == 1
+    assert api.post(url, token=acme.token("admin"), json=body, headers=headers).headers["Idempotent-Replayed"] == "true"
+    assert len(calls) == 2

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from primecloud.jobs import advisory_lock
+from primecloud.jobs import ABANDONED, JOB_TIMEOUTS, advisory_lock, run_job
 from primecloud.models.system import AuditLog, JobRun
 from tests.conftest import ApiClient, assert_problem
 from tests.factories import Tenant, make_api_key, make_session_token, make_tenant, make_user
@@ -108,6 +108,41 @@ def test_a_run_that_died_does_not_block_for_ever(api: ApiClient, db: sa.Engine, 
     wait_until_finished(api, token, r.json["id"])
     old = api.get(f"/v1/admin/jobs/runs/{dead_id}", token=token).json
     assert old["status"] == "failed" and old["error"].startswith("Abandoned")
+
+
+def test_a_killed_run_is_closed_by_the_rerun_and_listed(
+    api: ApiClient, db: sa.Engine, staff: tuple[uuid.UUID, str]
+) -> None:
+    _, token = staff
+    timeout = JOB_TIMEOUTS["purge_retention"]
+    now = datetime.now(UTC)
+    with Session(db) as session, session.begin():
+        # a scheduled run that Lambda stopped at its timeout, and a run that crashed more recently
+        killed = JobRun(
+            job="purge_retention", trigger="schedule", status="running", started_at=now - timeout - timedelta(seconds=5)
+        )
+        crashed = JobRun(
+            job="purge_retention", trigger="schedule", status="running", started_at=now - timedelta(minutes=6)
+        )
+        session.add_all([killed, crashed])
+        session.flush()
+        killed_id, crashed_id = str(killed.id), str(crashed.id)
+    # the younger one may still be a run whose function has not started: it blocks an on-demand start
+    blocked = assert_problem(api.post(runs_url("purge_retention"), token=token, json={}), 409, "conflict")
+    assert crashed_id in blocked["detail"]
+    # the scheduled rerun closes the killed run before it starts
+    assert run_job("purge_retention", "schedule", lambda stats: None).status == "succeeded"
+    failed = api.get("/v1/admin/jobs/runs", token=token, params={"job": "purge_retention", "status": "failed"})
+    assert failed.status == 200, failed
+    assert [(run["id"], run["error"]) for run in failed.json["items"]] == [(killed_id, ABANDONED)]
+    assert api.get(f"/v1/admin/jobs/runs/{crashed_id}", token=token).json["status"] == "running"
+    # once the crashed run is older than the timeout, staff may start the job: it is closed first
+    with Session(db) as session, session.begin():
+        session.execute(sa.update(JobRun).where(JobRun.id == uuid.UUID(crashed_id)).values(started_at=now - timeout))
+    r = api.post(runs_url("purge_retention"), token=token, json={"params": {"dry_run": True}})
+    assert r.status == 202, r
+    assert wait_until_finished(api, token, r.json["id"])["status"] == "succeeded"
+    assert api.get(f"/v1/admin/jobs/runs/{crashed_id}", token=token).json["error"] == ABANDONED
 
 
 def test_unknown_jobs_and_bad_params(api: ApiClient, staff: tuple[uuid.UUID, str]) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from primecloud.observability import logger as powertools_logger
 from tests.conftest import ApiClient
+from tests.e2e.auth_support import deliver
 
 
 class _Capture(logging.Handler):
@@ -90,6 +91,7 @@ def test_a_full_identity_flow_logs_no_secret(api: ApiClient, db: sa.Engine, capt
     secrets += [refreshed.json["access_token"], refreshed.json["refresh_token"]]
 
     assert api.post("/v1/auth/password-reset", json={"email": "leakcheck@example.test"}).status == 202
+    assert deliver()["batchItemFailures"] == []  # the queued reset reaches its worker, which mails
     reset_token = _mailed("leakcheck@example.test", r"pcp_[A-Za-z0-9_-]+")
     secrets.append(reset_token)
     confirmed = api.post("/v1/auth/password-reset/confirm", json={"token": reset_token, "new_password": new_password})

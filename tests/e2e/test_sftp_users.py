@@ -183,6 +183,33 @@ def test_usernames_are_unique_per_account_only(
     assert sorted(stub.users) == sorted([f"{slug_of(db, acme)}.backup", f"{slug_of(db, globex)}.backup"])
 
 
+def test_accounts_whose_slugs_share_31_characters_have_logins_of_their_own(
+    api: ApiClient, acme: Tenant, globex: Tenant, db: sa.Engine, stub: SftpGoStub
+) -> None:
+    # given two accounts whose slugs differ only after 31 characters
+    shared = f"k{uuid.uuid4().hex[:24]}-holdings"[:31]
+    with Session(db) as session, session.begin():
+        session.get_one(Account, acme.account_id).slug = f"{shared}-europe"
+        session.get_one(Account, globex.account_id).slug = f"{shared}-asia"
+
+    # when both create "backup": each gets it, under a prefix no other account has
+    first = create_user(api, acme)
+    second = create_user(api, globex)
+    assert (first.status, second.status) == (201, 201), (first, second)
+    assert first.json["username"] == f"{shared}.backup"
+    globex_prefix, _, name = second.json["username"].partition(".")
+    assert name == "backup" and globex_prefix != shared and globex_prefix.startswith(shared[:24])
+    assert len(second.json["username"]) <= 64
+    assert sorted(stub.users) == sorted([f"{shared}.backup", second.json["username"]])
+    with Session(db) as session:
+        prefixes = {session.get_one(Account, t.account_id).sftp_login_prefix for t in (acme, globex)}
+    assert prefixes == {shared, globex_prefix}
+
+    # and each account keeps its prefix: a second user of Globex, and a taken name is 409 for its own only
+    assert create_user(api, globex, username="reports").json["username"] == f"{globex_prefix}.reports"
+    assert_problem(create_user(api, globex, as_role="owner"), 409, "conflict")
+
+
 def test_a_deleted_users_name_is_free_again(api: ApiClient, acme: Tenant, stub: SftpGoStub) -> None:
     first = create_user(api, acme).json
     assert api.delete(f"{users_path(acme)}/{first['id']}", token=acme.token("admin")).status == 204

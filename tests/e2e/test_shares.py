@@ -119,6 +119,22 @@ def test_a_share_link_downloads_the_objects_bytes(api: ApiClient, bucket: Stored
     assert share_row(db, share["id"]).download_count == 1
 
 
+def test_the_request_logs_name_the_route_never_the_token(
+    api: ApiClient, bucket: StoredBucket, caplog: pytest.LogCaptureFixture
+) -> None:
+    share = new_share(api, bucket)
+    with caplog.at_level("INFO"):  # the production level (DEBUG logs of Powertools show handler arguments)
+        assert download(api, share["token"]).status_code == 302
+        assert download(api, share["token"] + "x").status_code == 404
+        assert requests.post(f"{api.base_url}/v1/shares/{share['token']}", timeout=30).status_code == 404  # no route
+    assert "GET /v1/shares/{token} -> DownloadShareFunction 302" in caplog.text
+    assert "POST (no route) -> - 404" in caplog.text
+    assert share["token"] not in caplog.text
+    # API Gateway's access log: the route key, never the raw path
+    access_log = (ROOT / "template.yaml").read_text(encoding="utf-8").split("AccessLogSettings:")[1].split("Tags:")[0]
+    assert "$context.routeKey" in access_log and "$context.path" not in access_log
+
+
 def test_the_token_is_shown_once_and_stored_only_as_a_hash(
     api: ApiClient, bucket: StoredBucket, acme: Tenant, db: sa.Engine
 ) -> None:

@@ -56,10 +56,13 @@ MUTATION_STATEMENTS: dict[Operation, int] = {
     ("PUT", B + "/tags"): 6,
     ("POST", A + "/invitations"): 7,
     ("DELETE", A + "/invitations/{invitation_id}"): 4,
-    ("DELETE", A + "/members/{user_id}"): 6,
+    # the member's grants, API keys and share links go with the membership (one statement each)
+    ("DELETE", A + "/members/{user_id}"): 7,
     ("PATCH", A + "/members/{user_id}"): 5,
     ("POST", A + "/orders"): 17,
-    ("POST", A + "/sftp-users"): 5,
+    # the account's first SFTP user claims its login prefix (SAVEPOINT, UPDATE, RELEASE: the unique
+    # column decides); later users take 4
+    ("POST", A + "/sftp-users"): 7,
     ("DELETE", A + "/sftp-users/{sftp_user_id}"): 4,
     ("POST", A + "/subscriptions/{subscription_id}/cancel"): 4,
     ("POST", A + "/transfer-ownership"): 8,

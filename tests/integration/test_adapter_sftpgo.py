@@ -1,4 +1,4 @@
-"""SftpGoClient against the spec-enforcing SftpGo stub (localrun/sftpgo_stub.py) on a loopback port."""
+"""SftpGoClient against the spec-enforcing SftpGo stub (localrun/services/sftpgo_stub.py) on a loopback port."""
 
 from __future__ import annotations
 

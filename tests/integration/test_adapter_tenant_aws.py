@@ -19,8 +19,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from primecloud.adapters.storage import BucketMetrics, CredentialNotFound
-from primecloud.adapters.tenant_aws import AwsTenantCredentials
-from primecloud.errors import Invalid, Unavailable
+from primecloud.adapters.tenant_aws import AwsTenantCredentials, TooManyBuckets, names_in_document
+from primecloud.errors import Unavailable
 
 
 @pytest.fixture
@@ -177,11 +177,61 @@ def test_delete_removes_keys_policy_and_user_and_is_idempotent(tenants, iam, acc
         tenants.update_policy(credential.access_key_id, [])
 
 
-def test_too_many_buckets_for_one_policy_are_refused_before_anything_is_created(tenants, iam, account_id):
+def test_more_buckets_than_the_key_may_hold_policies_for_are_refused_before_anything_is_created(
+    tenants, iam, account_id
+):
     path = f"/primecloud/{account_id}/"
-    with pytest.raises(Invalid):
-        tenants.create_credential(account_id, "huge", [f"bucket-{index:03d}-{'x' * 50}" for index in range(60)])
+    with pytest.raises(TooManyBuckets, match="10 IAM policies of 6,144 characters"):
+        tenants.create_credential(account_id, "huge", [f"bucket-{index:03d}-{'x' * 52}" for index in range(400)])
     assert iam.list_users(PathPrefix=path)["Users"] == []
+    assert iam.list_policies(Scope="Local", PathPrefix=path)["Policies"] == []
+
+
+def _granted(iam: Any, user_name: str) -> dict[str, list[str]]:
+    """Policy name -> the bucket names its default version grants."""
+    granted = {}
+    for attached in iam.list_attached_user_policies(UserName=user_name)["AttachedPolicies"]:
+        policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+        version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+        granted[attached["PolicyName"]] = sorted(names_in_document(version["PolicyVersion"]["Document"]))
+    return granted
+
+
+def test_a_long_bucket_list_spreads_over_several_policies_and_each_change_keeps_the_others_in_place(
+    tenants, iam, account_id
+):
+    names = [f"bucket-{index:03d}-{'x' * 52}" for index in range(60)]
+    credential = tenants.create_credential(account_id, "many", names)
+    user_name = _user_of(iam, credential.access_key_id)
+    before = _granted(iam, user_name)
+    assert sorted(before) == [f"{user_name}-buckets", f"{user_name}-buckets-2"]
+    assert sorted(name for granted in before.values() for name in granted) == names
+
+    # one goes: only the policy naming it changes; one comes: it joins a policy with room
+    gone, new = names[3], f"bucket-new-{'y' * 52}"
+    tenants.update_policy(credential.access_key_id, [*(name for name in names if name != gone), new])
+    after = _granted(iam, user_name)
+    assert sorted(name for granted in after.values() for name in granted) == sorted(
+        [*(name for name in names if name != gone), new]
+    )
+    for policy_name, granted in before.items():
+        assert set(granted) - {gone} <= set(after[policy_name])  # nothing that stays moved
+
+    # back to a short list: the emptied policy is removed; to none: one deny-all policy is left
+    tenants.update_policy(credential.access_key_id, names[:2])
+    assert sorted(name for granted in _granted(iam, user_name).values() for name in granted) == names[:2]
+    assert len(_granted(iam, user_name)) == 1
+    tenants.update_policy(credential.access_key_id, [])
+    (document,) = [_policy_document(iam, user_name)]
+    assert [statement["Effect"] for statement in document["Statement"]] == ["Deny"]
+
+
+def test_a_list_beyond_the_policy_quota_leaves_the_policies_alone(tenants, iam, account_id):
+    credential = tenants.create_credential(account_id, "key", ["bucket-a"])
+    user_name = _user_of(iam, credential.access_key_id)
+    with pytest.raises(TooManyBuckets):
+        tenants.update_policy(credential.access_key_id, [f"bucket-{index:03d}-{'x' * 52}" for index in range(400)])
+    assert _granted(iam, user_name) == {f"{user_name}-buckets": ["bucket-a"]}
 
 
 def test_a_failed_key_creation_removes_the_user_and_policy(tenants, iam, account_id):

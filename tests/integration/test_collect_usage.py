@@ -27,7 +27,7 @@ from primecloud.adapters import registry
 from primecloud.adapters.sftpgo import LocalHome, SftpGoClient
 from primecloud.adapters.storage import BucketMetrics
 from primecloud.config import get_settings
-from primecloud.db import unit_of_work
+from primecloud.db import system_scope_throughout, unit_of_work
 from primecloud.errors import Unavailable
 from primecloud.models.billing import UsageRecord
 from primecloud.models.iam import Account
@@ -419,14 +419,15 @@ def test_cumulative_counters_become_hourly_amounts(db: sa.Engine, aws_server: di
     backend = CountingBackend()
 
     def collect(hour: datetime) -> metering.CollectionReport:
-        return metering.collect_usage(
-            [acme.account_id],
-            hour,
-            credentials=backend,  # type: ignore[arg-type]
-            storage=registry.storage(),
-            sftpgo=registry.sftpgo,
-            sessions=unit_of_work,
-        )
+        with system_scope_throughout("test: the collect_usage worker's work"):  # as its handler runs it
+            return metering.collect_usage(
+                [acme.account_id],
+                hour,
+                credentials=backend,  # type: ignore[arg-type]
+                storage=registry.storage(),
+                sftpgo=registry.sftpgo,
+                sessions=unit_of_work,
+            )
 
     def traffic(hour: datetime) -> dict[str, tuple[Decimal, str]]:
         return {

@@ -16,7 +16,7 @@ from primecloud.actor import Actor
 from primecloud.adapters.email import Email
 from primecloud.adapters.tenant_aws import AwsTenantCredentials
 from primecloud.config import Settings
-from primecloud.db import unit_of_work
+from primecloud.db import system_scope_throughout, unit_of_work
 from primecloud.errors import Unavailable
 from primecloud.jobs import JobStats
 from primecloud.models.billing import Invoice
@@ -73,13 +73,14 @@ def run(mailer: RecordingMailer) -> Run:
 
     def run_at(days: float, **settings: Any) -> JobStats:
         stats = JobStats()
-        dunning.check_overdue(
-            stats,
-            unit_of_work=unit_of_work,
-            now=DUE + timedelta(days=days),
-            settings=Settings(**settings),
-            mailer=mailer,
-        )
+        with system_scope_throughout("test: check_overdue's work"):  # as run_job runs it
+            dunning.check_overdue(
+                stats,
+                unit_of_work=unit_of_work,
+                now=DUE + timedelta(days=days),
+                settings=Settings(**settings),
+                mailer=mailer,
+            )
         return stats
 
     return run_at

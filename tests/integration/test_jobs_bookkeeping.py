@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from primecloud.errors import Conflict
-from primecloud.jobs import JobStats, advisory_lock, run_job
+from primecloud.jobs import ABANDONED, JOB_TIMEOUTS, JobStats, advisory_lock, run_job
+from primecloud.models.system import JobRun
 
 
 def _runs(engine: sa.Engine) -> list[sa.Row[tuple[str, str, str, dict[str, object], str | None]]]:
@@ -52,3 +56,30 @@ def test_a_second_run_of_the_same_job_conflicts_while_the_first_holds_the_lock(d
     # once released, the job runs again; the refused start left no job_runs row
     assert run_job("purge_retention", "manual", lambda stats: None).status == "succeeded"
     assert [run.status for run in _runs(db) if run.job == "purge_retention"] == ["succeeded"]
+
+
+def test_the_next_run_closes_runs_that_died_and_spares_younger_ones(db: sa.Engine) -> None:
+    # given a collect_usage run killed at its timeout, one younger than the timeout (perhaps a run
+    # created up front whose function has not started yet), and a dead run of another job
+    now = datetime.now(UTC)
+    timeout = JOB_TIMEOUTS["collect_usage"]
+    with Session(db) as session, session.begin():
+        killed = JobRun(
+            job="collect_usage", trigger="schedule", status="running", started_at=now - timeout - timedelta(seconds=5)
+        )
+        young = JobRun(
+            job="collect_usage", trigger="manual", status="running", started_at=now - timeout + timedelta(seconds=60)
+        )
+        other = JobRun(job="run_billing", trigger="schedule", status="running", started_at=now - timedelta(days=1))
+        session.add_all([killed, young, other])
+        session.flush()
+        ids = {"killed": killed.id, "young": young.id, "other": other.id}
+    # when the job's next (scheduled) run starts
+    assert run_job("collect_usage", "schedule", lambda stats: None).status == "succeeded"
+    # then the killed run is failed as abandoned, the others are left alone
+    with Session(db) as session:
+        runs = {name: session.get_one(JobRun, run_id) for name, run_id in ids.items()}
+    assert (runs["killed"].status, runs["killed"].error) == ("failed", ABANDONED)
+    assert runs["killed"].finished_at is not None
+    assert runs["young"].status == "running" and runs["young"].finished_at is None
+    assert runs["other"].status == "running"

@@ -1,4 +1,5 @@
-"""Row-level security (migration 0002): the application role sees one tenant once the account check ran.
+"""Row-level security (migrations 0002, 0003): the application role sees one tenant once the account
+check ran, its user's own rows with no tenant, every tenant only in the system scope, else nothing.
 
 The application connects as a login role in primecloud_app (not the owner, no BYPASSRLS); the
 account check (primecloud.access.resolve_account_access) narrows the transaction to the
@@ -20,8 +21,8 @@ from primecloud.access import Principal, resolve_account_access
 from primecloud.models.billing import Invoice, InvoiceLine
 from primecloud.models.iam import Account, AccountMember
 from primecloud.models.storage import Bucket, BucketPermission
-from primecloud.models.system import AuditLog
-from tests.factories import Tenant, make_tenant
+from primecloud.models.system import AuditLog, Notification
+from tests.factories import Tenant, make_api_key, make_tenant
 
 TENANT_TABLES_WITHOUT_POLICY_ARE_A_BUG = """
     SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -113,7 +114,7 @@ def test_a_narrowed_transaction_cannot_write_into_another_tenant(
                 sa.update(Bucket).where(Bucket.account_id == globex.account_id).values(quota_bytes=1)
             )
             assert changed.rowcount == 0
-            assert session.execute(sa.delete(AuditLog).where(AuditLog.account_id == globex.account_id)).rowcount == 0
+            assert session.execute(sa.delete(Invoice).where(Invoice.account_id == globex.account_id)).rowcount == 0
             # an account-less audit entry of the caller may still be written (and read back)
             session.add(AuditLog(account_id=None, actor_user_id=acme.members["viewer"].user_id, action="user.x"))
             session.flush()
@@ -125,12 +126,129 @@ def test_a_narrowed_transaction_cannot_write_into_another_tenant(
 
 
 def test_the_narrowing_ends_with_the_transaction(app_engine: sa.Engine, two_tenants: tuple[Tenant, Tenant]) -> None:
-    acme, globex = two_tenants
+    acme, _globex = two_tenants
     with Session(app_engine) as session:
         with session.begin():
             _narrowed_to(session, acme)
         with session.begin():  # the same pooled connection, a new transaction: set_config(..., true) is gone
-            assert {b.account_id for b in session.scalars(sa.select(Bucket))} == {acme.account_id, globex.account_id}
+            assert session.scalars(sa.select(Bucket)).all() == []  # and with no tenant it sees none (0003)
+
+
+RLS_TABLES = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relrowsecurity ORDER BY 1"
+)
+
+
+def _counts(connection: sa.Connection, tables: list[str]) -> dict[str, int]:
+    return {table: connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() for table in tables}  # noqa: S608
+
+
+@pytest.fixture
+def every_kind_of_row(db: sa.Engine, two_tenants: tuple[Tenant, Tenant]) -> tuple[Tenant, Tenant]:
+    """Beyond two_tenants: an API key, notifications (one account-less) and an invitation per tenant."""
+    with Session(db) as session, session.begin():
+        for tenant in two_tenants:
+            account = session.get_one(Account, tenant.account_id)
+            owner = tenant.members["owner"].user_id
+            make_api_key(session, account, owner, ["buckets:read"])
+            session.add(Notification(account_id=tenant.account_id, user_id=owner, type="t", title="t"))
+            session.add(Notification(account_id=None, user_id=owner, type="t", title="t"))
+            session.add(AuditLog(account_id=None, actor_user_id=owner, action="auth.login"))
+    return two_tenants
+
+
+def test_with_no_tenant_and_no_scope_the_application_sees_no_tenant_rows(
+    app_engine: sa.Engine, db: sa.Engine, every_kind_of_row: tuple[Tenant, Tenant]
+) -> None:
+    """Fail closed: a transaction that names nothing (a forgotten narrowing) reads and changes nothing."""
+    with db.connect() as connection:
+        tables = list(connection.execute(sa.text(RLS_TABLES)).scalars())
+        present = _counts(connection, tables)
+    seeded = {"accounts", "account_members", "api_keys", "buckets", "bucket_permissions", "invoices", "invoice_lines"}
+    assert {table for table, count in present.items() if count} >= seeded | {"audit_logs", "notifications"}
+    with app_engine.connect() as connection:  # (UPDATE and DELETE see through the same policies)
+        assert _counts(connection, tables) == dict.fromkeys(tables, 0)
+
+
+def test_with_only_a_user_a_transaction_sees_that_users_own_rows(
+    app_engine: sa.Engine, every_kind_of_row: tuple[Tenant, Tenant]
+) -> None:
+    """The caller's own memberships (and their accounts), notifications and audit entries; no tenant data."""
+    from primecloud import db as layer_db
+    from primecloud.models.system import Notification as Note
+
+    acme, globex = every_kind_of_row
+    owner = acme.members["owner"].user_id
+    with Session(app_engine) as session, session.begin():
+        layer_db.narrow_to_user(session, owner)
+        assert {(m.account_id, m.user_id) for m in session.scalars(sa.select(AccountMember))} == {
+            (acme.account_id, owner)
+        }
+        assert {a.id for a in session.scalars(sa.select(Account))} == {acme.account_id}
+        assert {n.user_id for n in session.scalars(sa.select(Note))} == {owner}
+        assert {e.actor_user_id for e in session.scalars(sa.select(AuditLog))} == {owner}
+        assert session.scalars(sa.select(Bucket)).all() == [] and session.scalars(sa.select(Invoice)).all() == []
+    assert globex.account_id != acme.account_id
+
+
+def test_the_system_scope_sees_every_tenant_for_its_transaction_only(
+    every_kind_of_row: tuple[Tenant, Tenant], database_url: str
+) -> None:
+    from primecloud import db as layer_db
+    from tests.conftest import count_statements
+
+    acme, globex = every_kind_of_row
+    with count_statements() as counted, layer_db.unit_of_work() as session:
+        layer_db.system_scope(session, "test: every tenant")
+        assert {b.account_id for b in session.scalars(sa.select(Bucket))} >= {acme.account_id, globex.account_id}
+    assert len(counted) == 1  # the scope rode on the BEGIN: no statement of its own
+    with layer_db.unit_of_work() as session:
+        assert session.scalars(sa.select(Bucket)).all() == []
+    with layer_db.system_scope_throughout("test: a job"):
+        for _ in range(2):  # every transaction begun inside the block
+            with layer_db.unit_of_work() as session:
+                assert {b.account_id for b in session.scalars(sa.select(Bucket))} >= {acme.account_id}
+    with layer_db.unit_of_work() as session:
+        assert session.scalars(sa.select(Bucket)).all() == []
+
+
+def test_the_application_role_cannot_change_or_delete_audit_entries(
+    app_engine: sa.Engine, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    for statement in ("UPDATE audit_logs SET action = 'forged'", "DELETE FROM audit_logs"):
+        with app_engine.connect() as connection:
+            connection.exec_driver_sql("SELECT set_config('primecloud.scope', 'system', true)")
+            with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+                connection.exec_driver_sql(statement)
+    with app_engine.begin() as connection:  # it still writes and reads them
+        connection.exec_driver_sql("SELECT set_config('primecloud.scope', 'system', true)")
+        connection.execute(sa.insert(AuditLog).values(account_id=two_tenants[0].account_id, action="test.insert"))
+        assert connection.execute(sa.select(sa.func.count()).select_from(AuditLog)).scalar_one() >= 4
+
+
+def test_only_the_purge_role_deletes_audit_entries(
+    app_engine: sa.Engine, db: sa.Engine, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    from primecloud import db as layer_db
+
+    acme, globex = two_tenants
+    with app_engine.begin() as connection:
+        connection.exec_driver_sql("SELECT set_config('primecloud.scope', 'system', true)")
+        layer_db.as_purge_role(connection)
+        deleted = connection.execute(sa.delete(AuditLog).where(AuditLog.account_id == acme.account_id)).rowcount
+        # a purged account's entries are unlinked (its account_id, nothing else)
+        unlinked = connection.execute(
+            sa.text("UPDATE audit_logs SET account_id = NULL WHERE account_id = :a"), {"a": globex.account_id}
+        ).rowcount
+    assert (deleted, unlinked) == (1, 1)
+    with Session(db) as session:
+        assert session.scalars(sa.select(AuditLog).where(AuditLog.account_id == acme.account_id)).all() == []
+    with app_engine.connect() as connection:  # the purge role deletes audit entries and nothing else
+        connection.exec_driver_sql("SELECT set_config('primecloud.scope', 'system', true)")
+        layer_db.as_purge_role(connection)
+        with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+            connection.execute(sa.delete(Bucket))
 
 
 def test_not_a_member_narrows_nothing_and_is_404(app_engine: sa.Engine, two_tenants: tuple[Tenant, Tenant]) -> None:

@@ -208,3 +208,22 @@ def test_migrations_run_on_deploy_and_ship_with_the_migrate_function() -> None:
     assert migration["Properties"]["MigrateFunctionVersion"] == {"Ref": "MigrateFunction.Version"}
     shipped = code_dir(functions()["MigrateFunction"]) / "migrations"
     assert shipped.resolve() == (ROOT / "migrations").resolve()
+
+
+def test_job_timeouts_are_their_functions_timeouts() -> None:
+    # primecloud.jobs closes a run as abandoned once it is older than its function's Timeout
+    from primecloud.jobs import JOB_TIMEOUTS, JOBS
+
+    started_by = functions()["StartJobRunFunction"]["Environment"]["Variables"]["JOB_FUNCTIONS"]["Fn::Sub"]
+    function_of = dict(pair.split("=${") for pair in started_by.rstrip("}").split("},"))
+    assert set(function_of) == set(JOBS) == set(JOB_TIMEOUTS)
+    for job, logical_id in function_of.items():
+        assert JOB_TIMEOUTS[job].total_seconds() == functions()[logical_id]["Timeout"], job
+
+
+def test_the_access_log_names_the_route_never_the_path() -> None:
+    # a path may hold a share token (/v1/shares/{token}); the route key holds the template's path
+    (api,) = resources("AWS::Serverless::HttpApi").values()
+    log_format = api["Properties"]["AccessLogSettings"]["Format"]
+    assert '"routeKey":"$context.routeKey"' in log_format
+    assert "$context.path" not in log_format and "$context.resourcePath" not in log_format

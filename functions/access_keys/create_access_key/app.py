@@ -15,12 +15,15 @@ app = app_for(__name__, idempotent=True, sealed=True)
 
 @app.post(
     "/v1/accounts/<account_id>/access-keys",
-    responses={503: {"description": "The storage backend or the key service is unavailable; nothing was created"}},
+    responses={
+        409: {"description": "The buckets do not fit the backend's policies for one key (the detail names the limit)"},
+        503: {"description": "The storage backend or the key service is unavailable; nothing was created"},
+    },
 )
 def create_access_key(
     account_id: UUID,
     body: AccessKeyCreate,
-    ctx: Annotated[AccountContext, Depends(account_access("admin", "access-keys:write"))],
+    ctx: Annotated[AccountContext, Depends(account_access("admin", "access-keys:write", lock=access_keys.KEY_CHANGE))],
 ) -> Response[AccessKeyCreated]:
     return created(
         access_keys.create(

@@ -17,14 +17,14 @@ app = app_for(__name__)
     "/v1/accounts/<account_id>/access-keys/<key_id>",
     responses={
         404: {"description": "No such access key in this account"},
-        409: {"description": "The key is revoked"},
+        409: {"description": "The key is revoked, or its buckets do not fit the backend's policies for one key"},
     },
 )
 def update_access_key(
     account_id: UUID,
     key_id: UUID,
     body: AccessKeyUpdate,
-    ctx: Annotated[AccountContext, Depends(account_access("admin", "access-keys:write"))],
+    ctx: Annotated[AccountContext, Depends(account_access("admin", "access-keys:write", lock=access_keys.KEY_CHANGE))],
 ) -> AccessKeyOut:
     return access_keys.update(
         ctx.session, ctx.actor, ctx.account, key_id, body, credentials=registry.tenant_credentials()

@@ -21,7 +21,7 @@ def transfer_ownership(
     body: OwnershipTransfer,
     ctx: Annotated[AccountContext, Depends(account_access("owner", "members:write", allow_when_suspended=True))],
 ) -> AccountDetails:
-    return accounts.transfer_ownership(ctx.session, ctx.actor, ctx.account, body.user_id)
+    return accounts.transfer_ownership(ctx.session, ctx.actor, ctx.account, ctx.role, body.user_id)
 
 
 lambda_handler = app.handler

@@ -12,7 +12,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from primecloud.db import unit_of_work
+from primecloud.access import unavailable_context
+from primecloud.db import is_database_outage, unit_of_work
 from primecloud.observability import logger
 from primecloud.services.authorizer import authenticate, bearer_token
 
@@ -23,8 +24,16 @@ def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -
     token = bearer_token(event.headers.get("authorization"))
     if token is None:
         raise Exception("Unauthorized")  # API Gateway answers 401
-    with unit_of_work() as session:
-        principal = authenticate(session, token, datetime.now(UTC))
+    try:
+        with unit_of_work() as session:
+            principal = authenticate(session, token, datetime.now(UTC))
+    except Exception as error:
+        if not is_database_outage(error):
+            raise
+        # Fail closed but answer 503, not API Gateway's bare 500: the request goes on with no identity,
+        # only the flag, and the API's access check refuses it before anything else runs.
+        logger.warning("database unavailable: caller passed on as unavailable", extra={"error": type(error).__name__})
+        return APIGatewayAuthorizerResponseV2(authorize=True, context=unavailable_context()).asdict()
     if principal is None:
         logger.info("token refused")
         raise Exception("Unauthorized")

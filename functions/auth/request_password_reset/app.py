@@ -1,12 +1,11 @@
-"""POST /v1/auth/password-reset: mail a reset link; always 202 (no user oracle)."""
+"""POST /v1/auth/password-reset: queue a reset mail; always 202 (no user oracle)."""
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Depends, Response
 
-from primecloud.adapters.email import default_mailer
+from primecloud.adapters import registry
 from primecloud.api import PublicContext, accepted, app_for, public_access
-from primecloud.config import get_settings
 from primecloud.schemas.auth import PasswordResetAccepted, PasswordResetRequest
 from primecloud.services import auth
 
@@ -17,7 +16,7 @@ app = app_for(__name__)
 def request_password_reset(
     body: PasswordResetRequest, ctx: Annotated[PublicContext, Depends(public_access)]
 ) -> Response[Any]:
-    auth.request_password_reset(ctx.session, default_mailer(), ctx.actor, body.email, get_settings())
+    auth.request_password_reset(ctx.session, registry.password_reset_queue(), ctx.actor, body.email)
     return accepted(PasswordResetAccepted())
 
 

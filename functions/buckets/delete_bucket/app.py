@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Depends, Response
 
 from primecloud.adapters import registry
 from primecloud.api import BucketContext, app_for, bucket_access, no_content
-from primecloud.services import buckets
+from primecloud.services import access_keys, buckets
 
 app = app_for(__name__)
 
@@ -22,7 +22,7 @@ app = app_for(__name__)
 def delete_bucket(
     account_id: UUID,
     bucket_id: UUID,
-    ctx: Annotated[BucketContext, Depends(bucket_access("admin", "buckets:write"))],
+    ctx: Annotated[BucketContext, Depends(bucket_access("admin", "buckets:write", lock=access_keys.BUCKET_CHANGE))],
 ) -> Response[Any]:  # Response[None] would serialize the empty body as 'null'
     """The bucket is gone for every caller at once, its share links stop working and the account's
     access keys lose it; its objects are removed from the storage backend by the purge job later

@@ -68,4 +68,9 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    from primecloud.db import system_scope_throughout
+
+    with system_scope_throughout("job collect_usage: worker"):  # it measures many tenants' buckets
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from primecloud.errors import AccountSuspended, Forbidden, NotFound
 
 if TYPE_CHECKING:
-    from sqlalchemy import Select
+    from sqlalchemy import ColumnElement, Select
     from sqlalchemy.orm import Session
 
+    from primecloud.actor import Actor
     from primecloud.models.iam import Account
     from primecloud.models.storage import Bucket
 
@@ -43,6 +45,40 @@ SCOPES = frozenset(
 
 def role_at_least(role: str, min_role: str) -> bool:
     return ROLE_RANK[role] >= ROLE_RANK[min_role]
+
+
+OWNER_ROLE = "owner"
+
+
+def require_signed_in_owner(actor: Actor, caller_role: str, what: str) -> UUID:
+    """The signed-in owner behind ``actor``, or Forbidden. Whatever creates, grants, changes or removes
+    the owner role (``what``: inviting or making an owner, changing or removing one, a transfer) needs
+    the person: an API key acts with its creator's role, but must never hand the account on."""
+    if actor.user_id is None or actor.api_key_id is not None:
+        raise Forbidden(
+            f"{what} needs a signed-in session of an owner: an API key never creates, grants, changes or "
+            "removes the owner role."
+        )
+    if caller_role != OWNER_ROLE:
+        raise Forbidden(f"{what} needs the owner role; you are {caller_role}.")
+    return actor.user_id
+
+
+def check_role_change(actor: Actor, caller_role: str, what: str, *roles: str) -> None:
+    """May ``actor`` (a member with ``caller_role``) create, grant, change or remove a membership
+    holding ``roles`` (an invitation's role; a member's old and new role; a removed member's role)?
+
+    Owner roles need ``require_signed_in_owner``. Below that an API key stays narrower than its
+    creator: it never makes someone its creator's equal, nor changes or removes such a member
+    (that person would hold, without the key's scopes, everything the creator holds).
+    """
+    if OWNER_ROLE in roles:
+        require_signed_in_owner(actor, caller_role, what)
+    elif actor.api_key_id is not None and any(role_at_least(role, caller_role) for role in roles):
+        raise Forbidden(
+            f"{what}: an API key grants, changes or removes only roles below its creator's ({caller_role}); "
+            "sign in to do this."
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +123,22 @@ class Principal:
             raise Forbidden(f"This API key lacks the '{scope}' scope.")
 
 
+# What the authorizer passes when it cannot reach the database: the request goes on with no identity
+# and only this flag, and the edge answers 503 for it before anything else runs (primecloud.api). An
+# HTTP API authorizer cannot shape its refusal: raising would be API Gateway's bare 500.
+UNAVAILABLE_FLAG = "unavailable"
+
+
+def unavailable_context() -> dict[str, str | bool]:
+    return {UNAVAILABLE_FLAG: True}
+
+
+def is_unavailable(context: Mapping[str, Any]) -> bool:
+    # Fail closed on anything but an explicit false: the flag may arrive as a boolean or as text.
+    flag = context.get(UNAVAILABLE_FLAG)
+    return flag is not None and str(flag).lower() not in ("", "false")
+
+
 def parse_uuid_or_404(raw: str | UUID) -> UUID:
     """A malformed id names nothing the caller can see: 404, like any other missing resource."""
     if isinstance(raw, UUID):
@@ -102,6 +154,18 @@ TENANT_SETTING = "primecloud.account_id"
 USER_SETTING = "primecloud.user_id"  # whose account-less rows (sign-ins, personal notifications) stay visible
 
 
+class AccountLock(Protocol):
+    """A transaction-scoped lock on the account that the membership query takes for a route (no
+    statement of its own), so that everything the route reads afterwards is read under it; for
+    example ``access_keys.BUCKET_CHANGE``. Hashable: the statement with it is built once."""
+
+    def column(self, account_id: ColumnElement[UUID]) -> ColumnElement[Any]: ...
+
+    def taken(self, session: Session, account_id: UUID) -> None: ...
+
+    def __hash__(self) -> int: ...
+
+
 def resolve_account_access(
     session: Session,
     principal: Principal,
@@ -110,18 +174,25 @@ def resolve_account_access(
     min_role: str,
     mutation: bool,
     allow_when_suspended: bool = False,
+    lock: AccountLock | None = None,
 ) -> tuple[Account, str]:
     """The caller's account and role, or NotFound/Forbidden/AccountSuspended.
 
     One query: the membership joined to its (live) account. The same query narrows the rest of
     the transaction to this account for row-level security (``set_config(..., true)`` is
     transaction-local, evaluated only for the member's row): from then on a query that forgets
-    its own ``account_id`` filter still sees no other tenant's rows (migration 0002).
+    its own ``account_id`` filter still sees no other tenant's rows (migration 0002). With
+    ``lock``, it takes that lock too (for the member's row only: no one else's request waits).
     """
-    row = session.execute(_membership_statement(), _account_parameters(principal, raw_account_id)).first()
+    parameters = _account_parameters(principal, raw_account_id)
+    _narrow(session, parameters)
+    statement = _membership_statement() if lock is None else _locking(lock, with_bucket=False)
+    row = session.execute(statement, parameters).first()
     if row is None:
         raise NotFound("No such account.")
-    account, role, _tenant, _user = row
+    account, role = row[0], row[1]
+    if lock is not None:
+        lock.taken(session, account.id)
     _check_member(account, role, min_role=min_role, mutation=mutation, allow_when_suspended=allow_when_suspended)
     return account, role
 
@@ -136,6 +207,22 @@ def _account_parameters(principal: Principal, raw_account_id: str | UUID) -> dic
         "tenant": str(account_id),
         "user": str(principal.user_id),
     }
+
+
+def _narrow(session: Session, parameters: dict[str, Any]) -> None:
+    """Narrow the transaction before the membership query reads: row-level security fails closed, so
+    the account, its members and its buckets are visible only once the tenant is set. The user goes
+    first (a transaction with no tenant sees its user's own memberships), then the tenant, only when
+    that user is a member. Both ride on the transaction's BEGIN (``primecloud.db.run_first``)."""
+    from primecloud.db import run_first, setting_literal
+
+    account, user = setting_literal(parameters["account_id"]), setting_literal(parameters["user_id"])
+    run_first(
+        session,
+        f"SELECT set_config('{USER_SETTING}', {user}, true)",
+        f"SELECT set_config('{TENANT_SETTING}', coalesce((SELECT account_id::text FROM account_members"  # noqa: S608
+        f" WHERE account_id = {account} AND user_id = {user}), ''), true)",
+    )
 
 
 def _check_member(account: Account, role: str, *, min_role: str, mutation: bool, allow_when_suspended: bool) -> None:
@@ -199,6 +286,15 @@ def _membership_and_bucket_statement() -> Select[Account, str, str, str, Bucket,
     )
 
 
+@cache
+def _locking(lock: AccountLock, *, with_bucket: bool) -> Select[*tuple[Any, ...]]:
+    # The lock's column comes last, after the columns the callers unpack.
+    from primecloud.models.iam import Account
+
+    statement = _membership_and_bucket_statement() if with_bucket else _membership_statement()
+    return statement.add_columns(lock.column(Account.id.expression))
+
+
 LEVEL_RANK = {"read": 0, "write": 1, "admin": 2}
 
 
@@ -223,11 +319,12 @@ def resolve_bucket_access(
     min_level: str,
     mutation: bool,
     allow_when_suspended: bool = False,
+    lock: AccountLock | None = None,
 ) -> tuple[Account, str, Bucket, str]:
     """The caller's account and role (as ``resolve_account_access`` with the viewer role), then the live
     bucket of that account and the caller's level in it, or NotFound/Forbidden/AccountSuspended.
 
-    One query: the membership with the bucket and the caller's grant on it (if any).
+    One query: the membership with the bucket and the caller's grant on it (if any), taking ``lock``.
     """
     try:
         bucket_id = raw_bucket_id if isinstance(raw_bucket_id, UUID) else UUID(str(raw_bucket_id))
@@ -242,10 +339,14 @@ def resolve_bucket_access(
         )
         raise NotFound("No such bucket.") from None
     parameters = {**_account_parameters(principal, raw_account_id), "bucket_id": bucket_id}
-    row = session.execute(_membership_and_bucket_statement(), parameters).first()
+    _narrow(session, parameters)
+    statement = _membership_and_bucket_statement() if lock is None else _locking(lock, with_bucket=True)
+    row = session.execute(statement, parameters).first()
     if row is None:
         raise NotFound("No such account.")
-    account, role, _tenant, _user, bucket, granted = row
+    account, role, bucket, granted = row[0], row[1], row[4], row[5]
+    if lock is not None:
+        lock.taken(session, account.id)
     _check_member(account, role, min_role="viewer", mutation=mutation, allow_when_suspended=allow_when_suspended)
     level = effective_bucket_level(role, granted) if bucket is not None else None
     if bucket is None or level is None:

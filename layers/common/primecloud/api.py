@@ -37,7 +37,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BeforeValidator
 
-from primecloud.access import Principal, resolve_account_access, resolve_bucket_access
+from primecloud.access import AccountLock, Principal, is_unavailable, resolve_account_access, resolve_bucket_access
 from primecloud.actor import Actor
 from primecloud.errors import BadRequest, PrimeCloudError, Unauthorized, Unavailable
 from primecloud.observability import logger
@@ -53,6 +53,7 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://primecloud.dev/problems/"
 _SESSION_KEY = "primecloud.session"
 _ACTOR_KEY = "primecloud.actor"
+_AFTER_TRANSACTION_KEY = "primecloud.after_transaction"
 
 
 def _iso_datetime_only(value: Any) -> Any:
@@ -88,6 +89,39 @@ def _json_default(value: Any) -> Any:
 
 def json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+# No body this API takes nests deeper than a few levels (account settings are free-form: 32 is ample).
+MAX_JSON_DEPTH = 32
+
+
+def parse_json_body(text: str) -> Any:
+    """A request body as JSON. Nesting past ``MAX_JSON_DEPTH`` (CPython's parser itself dies near 1,000
+    levels with a RecursionError) or an integer past Python's 4,300-digit limit (a ValueError) is
+    malformed JSON like any other: Powertools answers it as ``json_invalid``, which is our 400."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError):
+        raise json.JSONDecodeError("nested too deeply or a number too long", "", 0) from None
+    # str.count is cheap: only a body with that many brackets at all can nest that deep.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nests_deeper_than(value, MAX_JSON_DEPTH):
+        raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", "", 0)
+    return value
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: a recursive walk is what this guards against
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 # --------------------------------------------------------------------------- problem+json
@@ -145,11 +179,9 @@ def validation_problem(exc: RequestValidationError, request_id: str | None) -> R
 
 
 def _is_database_outage(exc: Exception) -> bool:
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from primecloud.db import is_database_outage  # the same rule as the authorizer's
 
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return is_database_outage(exc)
 
 
 # SQLSTATEs of text PostgreSQL cannot store: a NUL character (22021 in text, 22P05 in jsonb).
@@ -248,15 +280,38 @@ def _finish_session(app: APIGatewayHttpResolver, commit: bool) -> None:
         session.close()
 
 
+def after_transaction(app: APIGatewayHttpResolver, callback: Callable[[bool], None]) -> None:
+    """Run ``callback(committed)`` when the request's transaction has ended and its session is closed.
+
+    Its connection is back in the pool by then: with one connection per container (the template's
+    default) a callback that needs the database would otherwise wait for the request's own connection.
+    """
+    app.context.setdefault(_AFTER_TRANSACTION_KEY, []).append(callback)
+
+
+def _run_after_transaction(app: APIGatewayHttpResolver, committed: bool) -> None:
+    callbacks: list[Callable[[bool], None]] = app.context.pop(_AFTER_TRANSACTION_KEY, [])
+    for callback in callbacks:
+        try:
+            callback(committed)
+        except Exception as exc:  # the request's answer stands; a callback's own failure is only logged
+            logger.warning("after-transaction callback failed", extra={"error": type(exc).__name__})
+
+
 def _transaction_middleware(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Any:
     """One transaction per request: commit when the handler succeeded, roll back otherwise."""
+    committed = False
     try:
-        response = next_middleware(app)
-    except BaseException:
-        _finish_session(app, commit=False)
-        raise
-    _finish_session(app, commit=response.status_code < 400)
-    return response
+        try:
+            response = next_middleware(app)
+        except BaseException:
+            _finish_session(app, commit=False)
+            raise
+        _finish_session(app, commit=response.status_code < 400)
+        committed = response.status_code < 400
+        return response
+    finally:
+        _run_after_transaction(app, committed)
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -288,7 +343,38 @@ def principal_of(request: Request) -> Principal | None:
     return principal_from_event(request.resolved_event)
 
 
+def _caller_unavailable(event: Mapping[str, Any]) -> bool:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    return is_unavailable(authorizer.get("lambda") or {})
+
+
+_UNAVAILABLE_DETAIL = "The credentials could not be checked: the database is unavailable."
+_RETRY_SOON = {"Retry-After": "5"}
+
+
+def refuse_when_unavailable(event: Mapping[str, Any]) -> None:
+    """503 when the authorizer could not reach the database (it passes the request on with no identity,
+    only the ``unavailable`` flag): no route, public ones included, acts for such a caller."""
+    if _caller_unavailable(event):
+        raise Unavailable(_UNAVAILABLE_DETAIL, headers=_RETRY_SOON)
+
+
+def _unavailable_answer(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The entry point's 503 for such a caller, before routing, validation, a transaction or a replay."""
+    if not _caller_unavailable(event):
+        return None
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    problem = problem_response(503, Unavailable.slug, Unavailable.title, _UNAVAILABLE_DETAIL, request_id=request_id)
+    return {
+        "statusCode": 503,
+        "headers": {"Content-Type": PROBLEM_JSON, **_RETRY_SOON},
+        "body": problem.body,
+        "isBase64Encoded": False,
+    }
+
+
 def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
+    refuse_when_unavailable(event)
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     context = authorizer.get("lambda") or {}
     if not context.get("user_id"):
@@ -352,10 +438,12 @@ ACCESS_PROBLEMS: dict[type[PublicContext], tuple[int, ...]] = {
 
 
 def public_access(request: Request) -> PublicContext:
+    refuse_when_unavailable(request.resolved_event)
     return PublicContext(session=db_session(request), actor=actor_of(request), request=request)
 
 
 def _require_principal(request: Request, scope: str | None) -> Principal:
+    refuse_when_unavailable(request.resolved_event)
     principal = principal_of(request)
     if principal is None:
         raise Unauthorized("Missing or invalid credentials.")
@@ -367,8 +455,12 @@ def user_access(scope: str | None = None) -> Callable[[Request], UserContext]:
     """Any authenticated caller; an API key must carry ``scope`` when given."""
 
     def dependency(request: Request) -> UserContext:
+        from primecloud.db import narrow_to_user
+
         principal = _require_principal(request, scope)
-        return UserContext(session=db_session(request), actor=actor_of(request), request=request, principal=principal)
+        session = db_session(request)
+        narrow_to_user(session, principal.user_id)  # no tenant: the caller's own rows (rides on the BEGIN)
+        return UserContext(session=session, actor=actor_of(request), request=request, principal=principal)
 
     return dependency
 
@@ -380,20 +472,30 @@ def platform_admin_access(request: Request) -> UserContext:
     principal = _require_principal(request, None)
     if not principal.is_platform_admin or principal.api_key_id is not None:
         raise Forbidden("Platform administrators only.")
-    return UserContext(session=db_session(request), actor=actor_of(request), request=request, principal=principal)
+    from primecloud.db import system_scope
+
+    session = db_session(request)
+    system_scope(session, f"platform staff {principal.user_id}: {request.route}")
+    return UserContext(session=session, actor=actor_of(request), request=request, principal=principal)
 
 
 def account_access(
-    min_role: str = "viewer", scope: str | None = None, *, allow_when_suspended: bool = False
+    min_role: str = "viewer",
+    scope: str | None = None,
+    *,
+    allow_when_suspended: bool = False,
+    lock: AccountLock | None = None,
 ) -> Callable[[Request], AccountContext]:
     """The central tenant check for routes under /v1/accounts/{account_id}.
 
     404 when the caller has no part in the account (no existence oracle), 403 when the role or
     the API key's scope is too low, 403 account-suspended for a mutation on a suspended account.
+    The tenant check comes first: another account's key is 404 whatever scopes it lacks.
+    ``lock``: an account-level lock the check's query takes for the route (``AccountLock``).
     """
 
     def dependency(request: Request) -> AccountContext:
-        principal = _require_principal(request, scope)
+        principal = _require_principal(request, None)
         session = db_session(request)
         raw_account_id = request.path_parameters.get("account_id", "")
         account, role = resolve_account_access(
@@ -403,7 +505,9 @@ def account_access(
             min_role=min_role,
             mutation=request.method.upper() not in ("GET", "HEAD", "OPTIONS"),
             allow_when_suspended=allow_when_suspended,
+            lock=lock,
         )
+        principal.require_scope(scope)
         return AccountContext(
             session=session,
             actor=actor_of(request),
@@ -425,17 +529,22 @@ class BucketContext(AccountContext):
 
 
 def bucket_access(
-    min_level: str = "read", scope: str | None = None, *, allow_when_suspended: bool = False
+    min_level: str = "read",
+    scope: str | None = None,
+    *,
+    allow_when_suspended: bool = False,
+    lock: AccountLock | None = None,
 ) -> Callable[[Request], BucketContext]:
     """The tenant check plus the bucket check for routes under .../buckets/{bucket_id}.
 
     Owners and admins reach every bucket; members and viewers only buckets they hold a
     permission on (viewers read at most). A bucket of another account, a deleted one, or one
-    the caller holds nothing on is 404; too low a level is 403.
+    the caller holds nothing on is 404; too low a level is 403. As for accounts, the tenant and bucket
+    checks come before the API key's scope.
     """
 
     def dependency(request: Request) -> BucketContext:
-        principal = _require_principal(request, scope)
+        principal = _require_principal(request, None)
         session = db_session(request)
         account, role, bucket, level = resolve_bucket_access(
             session,
@@ -445,7 +554,9 @@ def bucket_access(
             min_level=min_level,
             mutation=request.method.upper() not in ("GET", "HEAD", "OPTIONS"),
             allow_when_suspended=allow_when_suspended,
+            lock=lock,
         )
+        principal.require_scope(scope)
         return BucketContext(
             session=session,
             actor=actor_of(request),
@@ -488,6 +599,7 @@ class App(APIGatewayHttpResolver):
         super().__init__(
             enable_validation=True,
             serializer=json_dumps,
+            json_body_deserializer=parse_json_body,
             response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         )
         self.name = name
@@ -506,6 +618,9 @@ class App(APIGatewayHttpResolver):
 
         @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
         def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
+            unavailable = _unavailable_answer(event)  # first: the access dependencies check it again
+            if unavailable is not None:
+                return unavailable
             response: dict[str, Any] = resolver.resolve(event, context)
             if response.get("statusCode") in (204, 304):
                 response["body"] = ""  # a 204 has no body, also when validation serialized None as "null"

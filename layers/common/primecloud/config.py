@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     kms_key_id: str | None = Field(None, alias="KMS_KEY_ID")
     sender_email: str = Field("no-reply@primecloud.example", alias="SENDER_EMAIL")
     usage_queue_url: str | None = Field(None, alias="USAGE_QUEUE_URL")
+    password_reset_queue_url: str | None = Field(None, alias="PASSWORD_RESET_QUEUE_URL")
     # Count a bucket's bytes by listing it when the backend reports no storage figure (CloudWatch's
     # daily metrics not there yet, moto); off for large deployments where listing is too slow.
     usage_listing_fallback: bool = Field(True, alias="USAGE_LISTING_FALLBACK")

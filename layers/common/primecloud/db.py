@@ -6,18 +6,22 @@ invocation; each invocation gets one Session and one transaction (``unit_of_work
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import URL, Engine, create_engine, event, exc, make_url, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from primecloud.config import Settings, get_settings
+from primecloud.observability import logger
 
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
@@ -120,6 +124,9 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
         for pool_option in ("pool_size", "max_overflow", "pool_recycle"):
             options.pop(pool_option, None)
     cache_paramstyle_conversion()
+    # hide_parameters: an error's text (logged with an unexpected error's traceback) names the SQL but
+    # never its values, which may be a token hash, an email or a customer's input.
+    options.setdefault("hide_parameters", True)
     engine = create_engine(url or database_url(settings), connect_args=_connect_args(settings), **options)
     statement_timeout = int(settings.database_statement_timeout_ms)
     ping_after_idle = settings.database_ping_after_idle_seconds
@@ -157,6 +164,11 @@ def build_engine(settings: Settings | None = None, *, url: URL | None = None, **
             cursor.close()
         except Exception as error:
             raise exc.DisconnectionError("stale pooled connection") from error
+
+    @event.listens_for(engine, "begin")
+    def _in_system_scope(connection: Connection) -> None:
+        if _system_reason.get() is not None:  # inside system_scope_throughout: rides on the BEGIN
+            run_first(connection, _SYSTEM_SQL)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -213,6 +225,91 @@ def unit_of_work() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# SQLSTATE classes of a server that cannot serve now: connection exception (08), insufficient
+# resources (53: too many connections, disk full), operator intervention (57: shutdown, statement timeout).
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """The database is unreachable or cannot serve (503), as opposed to a statement's own error."""
+    if isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError):
+        return True  # TimeoutError: no pooled connection came free in time
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    details = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return isinstance(details, dict) and str(details.get("C", ""))[:2] in _OUTAGE_SQLSTATE_CLASSES
+
+
+# --- what a transaction may see under row-level security (migrations 0002, 0003) ------------------
+# Transaction-local settings (``set_config(..., true)``): RDS Proxy does not pin, and a pooled
+# connection's next transaction starts with none. With none of them a transaction sees no tenant's rows.
+TENANT_SETTING = "primecloud.account_id"
+USER_SETTING = "primecloud.user_id"
+SCOPE_SETTING = "primecloud.scope"
+_SYSTEM_SQL = f"SELECT set_config('{SCOPE_SETTING}', 'system', true)"
+PURGE_ROLE = "primecloud_purge"  # the only role that deletes audit entries (migration 0003)
+_PLAIN_VALUE = re.compile(r"[0-9A-Za-z_.:-]{0,64}")
+_system_reason: ContextVar[str | None] = ContextVar("primecloud_system_scope", default=None)
+
+
+def setting_literal(value: UUID | str) -> str:
+    """A quoted literal for a setting's value (ids and plain words only: these statements carry no binds)."""
+    plain = str(value)
+    if not _PLAIN_VALUE.fullmatch(plain):
+        raise ValueError("a setting value must be an id or a plain word")
+    return f"'{plain}'"
+
+
+def run_first(target: Session | Connection, *statements: str) -> None:
+    """Run literal-only ``statements`` at the start of ``target``'s transaction.
+
+    When the transaction has sent nothing yet they travel in its BEGIN's query (no round trip, no
+    statement of their own: ``PipelinedConnection.add_to_begin``); otherwise they run now.
+    """
+    from primecloud.pgwire import PipelinedConnection
+
+    connection = target.connection() if isinstance(target, Session) else target
+    raw = connection.connection.dbapi_connection
+    if isinstance(raw, PipelinedConnection) and raw.add_to_begin("; ".join(statements)):
+        return
+    for statement in statements:
+        connection.exec_driver_sql(statement)
+
+
+def narrow_to_user(target: Session | Connection, user_id: UUID) -> None:
+    """The transaction acts for ``user_id``: with no tenant it sees that user's own rows only."""
+    run_first(target, f"SELECT set_config('{USER_SETTING}', {setting_literal(user_id)}, true)")
+
+
+def system_scope(target: Session | Connection, reason: str) -> None:
+    """Let this one transaction see every tenant's rows, for ``reason`` (logged).
+
+    The one way past row-level security's tenant narrowing: the jobs, platform staff, the
+    authorizer's token lookup and the public token lookups (a share link, an invitation).
+    """
+    logger.info("system scope", extra={"reason": reason})
+    run_first(target, _SYSTEM_SQL)
+
+
+@contextmanager
+def system_scope_throughout(reason: str) -> Iterator[None]:
+    """``system_scope`` for every transaction the layer's engine begins inside the block (a job's run)."""
+    logger.info("system scope", extra={"reason": reason, "throughout": True})
+    token = _system_reason.set(reason)
+    try:
+        yield
+    finally:
+        _system_reason.reset(token)
+
+
+def as_purge_role(target: Session | Connection) -> None:
+    """Act as ``primecloud_purge`` for the rest of the transaction: the retention purge's audit-log
+    deletions (the application role only inserts and reads audit entries)."""
+    run_first(target, f"SET LOCAL ROLE {PURGE_ROLE}")
 
 
 def ping() -> None:

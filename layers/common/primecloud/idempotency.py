@@ -8,9 +8,18 @@ body is 422; a retry while the first request is still running is 409.
 How: the key is *claimed* in its own short, committed transaction (INSERT ... ON CONFLICT DO
 NOTHING on the unique (user_id, key)), so a concurrent duplicate sees the claim at once. The
 outcome of a successful request is written into the claim *inside the request's transaction*,
-so the resource and its recorded response commit together or not at all. A request that fails
-(4xx/5xx or an exception) releases its claim: a retry runs again, as nothing was changed.
-A claim left by a crashed container expires after ``LOCK_SECONDS`` and may be taken over.
+so the resource and its recorded response commit together or not at all. A request whose
+transaction does not commit (4xx/5xx, an exception, a failed commit) releases its claim once that
+transaction has ended and its connection is back in the pool (``api.after_transaction``): with one
+connection per container, neither the claim nor the release ever waits for the request's own.
+A retry then runs again, as nothing was changed. A claim left by a crashed container expires after
+``LOCK_SECONDS`` and may be taken over.
+
+An answer from an earlier request (a replay, or the 409/422 about the key) is given only to a caller
+the route admits now: the route's own access dependency (``account_access`` ...) is resolved first,
+through Powertools' dependency machinery, so a user demoted or removed since gets the route's 403/404,
+never the stored response (which may hold an access key's secret).
+
 Responses that hold a secret shown once (a new access key) are kept sealed with the KMS
 envelope cipher (``sealed=True``), never in clear.
 """
@@ -30,8 +39,8 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 
 from primecloud import clock
-from primecloud.api import principal_from_event, session_in
-from primecloud.errors import BadRequest, Conflict, Invalid
+from primecloud.api import after_transaction, principal_from_event, session_in
+from primecloud.errors import Conflict, Invalid, PrimeCloudError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -40,7 +49,7 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 TTL = timedelta(hours=24)
 LOCK_SECONDS = 60
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces (the OpenAPI pattern)
 
 
 def request_fingerprint(method: str, path: str, body: str | None) -> str:
@@ -70,7 +79,7 @@ def _claim(request: KeyedRequest) -> UUID | Response[Any]:
     from sqlalchemy import delete, select, update
     from sqlalchemy.dialects.postgresql import insert
 
-    from primecloud.db import get_engine
+    from primecloud.db import get_engine, narrow_to_user
     from primecloud.models.iam import Account
     from primecloud.models.system import IdempotencyKey
 
@@ -83,6 +92,7 @@ def _claim(request: KeyedRequest) -> UUID | Response[Any]:
         else None
     )
     with get_engine().begin() as connection:
+        narrow_to_user(connection, request.user_id)  # keys are the caller's own rows (row-level security)
         # An expired key is free again.
         connection.execute(
             delete(IdempotencyKey).where(
@@ -143,13 +153,15 @@ def _claim(request: KeyedRequest) -> UUID | Response[Any]:
         return taken_over
 
 
-def _release(claim_id: UUID) -> None:
+def _release(claim_id: UUID, user_id: UUID) -> None:
+    """Free the key of a request that did not commit (run after its transaction: see ``api.after_transaction``)."""
     from sqlalchemy import delete
 
-    from primecloud.db import get_engine
+    from primecloud.db import get_engine, narrow_to_user
     from primecloud.models.system import IdempotencyKey
 
     with get_engine().begin() as connection:
+        narrow_to_user(connection, user_id)
         connection.execute(
             delete(IdempotencyKey).where(IdempotencyKey.id == claim_id, IdempotencyKey.status_code.is_(None))
         )
@@ -210,32 +222,62 @@ def _handle(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response
     key = event.headers.get(HEADER)
     if key is None or event.http_method.upper() != "POST":
         return next_middleware(app)
-    if not _KEY_PATTERN.match(key):
-        raise BadRequest(f"{HEADER} must be 1-255 printable ASCII characters without spaces.")
+    if not _KEY_PATTERN.fullmatch(key):
+        message = "must be 1-255 printable ASCII characters without spaces"
+        raise Invalid(
+            f"{HEADER}: {message}", errors=[{"field": HEADER, "message": message, "type": "string_pattern_mismatch"}]
+        )
     principal = principal_from_event(event.raw_event)
     if principal is None:  # public routes have no caller to scope keys to
         return next_middleware(app)
     user_id = principal.user_id  # for an API key, the user who made it: keys are per user
     path = event.raw_event.get("rawPath") or event.path
-    claim = _claim(
-        KeyedRequest(
-            user_id=user_id,
-            key=key,
-            method=event.http_method.upper(),
-            path=path,
-            fingerprint=request_fingerprint(event.http_method, path, event.decoded_body),
-            account_id=_account_id(event.path_parameters),
-        )
+    # No session is open yet (the route's dependencies resolve later): the claim's own short transaction
+    # is the only connection in use.
+    keyed = KeyedRequest(
+        user_id=user_id,
+        key=key,
+        method=event.http_method.upper(),
+        path=path,
+        fingerprint=request_fingerprint(event.http_method, path, event.decoded_body),
+        account_id=_account_id(event.path_parameters),
     )
-    if isinstance(claim, Response):
-        return claim
     try:
-        response = next_middleware(app)
-    except BaseException:
-        _release(claim)
+        claim = _claim(keyed)
+    except PrimeCloudError:  # 409/422 about an earlier request with this key
+        _check_access_as_the_route(app)
         raise
-    if response.status_code >= 400:
-        _release(claim)
-        return response
-    _store_outcome(app, claim, response, sealed=sealed)
+    if isinstance(claim, Response):
+        _check_access_as_the_route(app)
+        return claim
+
+    def release_unless_committed(committed: bool) -> None:
+        if not committed:
+            _release(claim, keyed.user_id)
+
+    after_transaction(app, release_unless_committed)
+    response = next_middleware(app)
+    if response.status_code < 400:
+        _store_outcome(app, claim, response, sealed=sealed)
     return response
+
+
+def _check_access_as_the_route(app: APIGatewayHttpResolver) -> None:
+    """Pass the route's own access check before answering from an earlier request.
+
+    Resolves the route's ``Depends()`` as Powertools' final adapter would (``_registered_api_adapter``),
+    sharing its per-request cache; whatever the access dependency raises (401/403/404) is the answer.
+    Only called when the route itself does not run, so the check never runs twice.
+    """
+    from aws_lambda_powertools.event_handler.api_gateway import _DEPENDS_CACHE_KEY
+    from aws_lambda_powertools.event_handler.depends import build_dependency_tree, solve_dependencies
+
+    route = app.context.get("_route")
+    if route is None or not route.has_dependencies:
+        return
+    solve_dependencies(
+        dependant=build_dependency_tree(route.func),
+        request=app.request,
+        dependency_overrides=app.dependency_overrides or None,
+        dependency_cache=app.context.setdefault(_DEPENDS_CACHE_KEY, {}),
+    )

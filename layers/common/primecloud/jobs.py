@@ -10,12 +10,13 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine, bindparam, case, insert, text, update
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
 
 from primecloud.errors import Conflict
 from primecloud.observability import logger
@@ -23,6 +24,16 @@ from primecloud.observability import logger
 T = TypeVar("T")
 
 JOBS = ("collect_usage", "run_billing", "check_overdue", "purge_retention")
+
+# Each job function's Timeout in template.yaml (tests/unit/test_template.py keeps them equal):
+# Lambda has stopped a run by then, whatever became of its lock's connection.
+JOB_TIMEOUTS: dict[str, timedelta] = {
+    "collect_usage": timedelta(seconds=300),
+    "run_billing": timedelta(seconds=900),
+    "check_overdue": timedelta(seconds=900),
+    "purge_retention": timedelta(seconds=900),
+}
+ABANDONED = "Abandoned: it did not finish within its function's timeout and no process holds the job's lock."
 
 
 def lock_key(job: str) -> int:
@@ -87,18 +98,49 @@ def run_job(
 
     ``run_id`` names a ``running`` row made up front by whoever started the run (the job
     administration API answers with it before the job starts); the run fills in that row. If the
-    lock is taken, that row is closed as ``failed`` and Conflict is raised as usual.
+    lock is taken, that row is closed as ``failed`` and Conflict is raised as usual. Under the lock,
+    earlier runs that died are closed first (``close_abandoned_runs``).
     """
-    from primecloud.db import get_engine
+    from primecloud.db import get_engine, system_scope_throughout
 
     engine = get_engine()
     try:
-        with engine.connect() as lock_connection, advisory_lock(lock_connection, job):
+        # A job works across tenants: every transaction of the run is in the system scope (logged once).
+        with (
+            system_scope_throughout(f"job {job}"),
+            engine.connect() as lock_connection,
+            advisory_lock(lock_connection, job),
+        ):
             return _run_locked(engine, job, trigger, work, now=now, params=params, run_id=run_id)
     except Conflict as exc:
         if run_id is not None:
             close_unstarted_run(engine, run_id, f"Not started: {exc.detail}", now=now())
         raise
+
+
+def close_abandoned_runs(connection: Connection | Session, job: str, *, now: datetime) -> list[UUID]:
+    """Close the job's dead runs as failed; call it only while holding the job's lock.
+
+    A ``running`` row is dead when no process holds the job's lock (the caller does) and it is older
+    than its function's timeout (Lambda has stopped it). A younger one may still be a run created
+    up front whose function has not started it yet: it is left alone. The one rule for every start
+    (scheduled, fired, or by staff).
+    """
+    from primecloud.models.system import JobRun
+
+    closed = list(
+        connection.execute(
+            update(JobRun)
+            .where(JobRun.job == job, JobRun.status == "running", JobRun.finished_at.is_(None))
+            .where(JobRun.started_at <= now - JOB_TIMEOUTS[job])
+            .values(status="failed", finished_at=now, error=ABANDONED)
+            .returning(JobRun.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    if closed:
+        logger.warning("abandoned job runs closed", extra={"job": job, "run_ids": [str(run) for run in closed]})
+    return closed
 
 
 def close_unstarted_run(engine: Engine, run_id: UUID, error: str, *, now: datetime) -> None:
@@ -126,6 +168,7 @@ def _run_locked(
     from primecloud.models.system import JobRun
 
     with engine.begin() as connection:
+        close_abandoned_runs(connection, job, now=now())
         if run_id is None:
             run_id = connection.execute(
                 insert(JobRun)

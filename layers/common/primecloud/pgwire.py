@@ -7,6 +7,8 @@ A read request (BEGIN, tenant check, query, COMMIT) was ten round trips to the d
 network hop in AWS (RDS, RDS Proxy). The extended query protocol lets a client send the whole
 sequence and read the answers after one Sync, which is what libpq does; this connection does that,
 and writes the BEGIN without waiting for it, so it travels with the transaction's first statement.
+Literal statements queued with ``add_to_begin`` (the transaction's row-level-security settings, see
+``primecloud.db.run_first``) go in the BEGIN's own query, so they cost no round trip either.
 
 What comes back is read exactly as pg8000 reads it (the same message handlers, in the same order),
 so results, errors and transaction states are pg8000's own: an error in any step is raised after the
@@ -28,13 +30,23 @@ class PipelinedConnection(Connection):  # type: ignore[misc]
     """A pg8000 (legacy DB-API) connection whose statements each cost one round trip."""
 
     _begin_pending = False
+    _with_begin: str | None = None  # literal SQL sent in the BEGIN's own query (add_to_begin)
+
+    def add_to_begin(self, sql: str) -> bool:
+        """Send ``sql`` (literal, no parameters) with the next transaction's BEGIN, at no round trip of
+        its own; False when the transaction has begun already (then run it as a statement)."""
+        if self.autocommit or self._in_transaction or self._begin_pending:
+            return False
+        self._with_begin = sql if self._with_begin is None else f"{self._with_begin}; {sql}"
+        return True
 
     def execute_simple(self, statement: str) -> Any:
         if statement == BEGIN and not self.autocommit:
             # A cursor sends this right before its statement and ignores the answer: send it with that
             # statement, and read its answer first when the statement's come back.
             if not self._begin_pending:
-                self.send_QUERY(statement)
+                extra, self._with_begin = self._with_begin, None
+                self.send_QUERY(statement if extra is None else f"{statement}; {extra}")
                 self._begin_pending = True
             return Context(statement)
         context = Context(statement)
@@ -53,7 +65,12 @@ class PipelinedConnection(Connection):  # type: ignore[misc]
         self._exchange(context)
         return context
 
+    def commit(self) -> None:
+        self._with_begin = None  # queued for a transaction that never sent a statement
+        super().commit()
+
     def rollback(self) -> None:
+        self._with_begin = None
         if self._begin_pending:  # a statement refused before it was sent left its BEGIN unsent
             self._exchange(None)
         super().rollback()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from primecloud.errors import Unavailable
+
+
+class MessageQueue(Protocol):
+    def send_all(self, messages: Sequence[dict[str, Any]]) -> int: ...
 
 
 class Queue:

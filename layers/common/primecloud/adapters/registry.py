@@ -15,6 +15,7 @@ from primecloud.errors import Unavailable
 
 if TYPE_CHECKING:
     from primecloud.adapters.crypto import EnvelopeCipher
+    from primecloud.adapters.queue import MessageQueue
     from primecloud.adapters.sftpgo import SftpGoClient
     from primecloud.adapters.storage import ObjectStorage, TenantCredentials
 
@@ -97,7 +98,18 @@ def sftpgo() -> SftpGoClient:
     return SftpGoClient(settings.sftpgo_url, settings.sftpgo_api_key, timeout_seconds=settings.outbound_timeout_seconds)
 
 
+@lru_cache(maxsize=1)
+def password_reset_queue() -> MessageQueue:
+    """PasswordResetQueue: reset mails are sent by its worker, off the request path."""
+    from primecloud.adapters.queue import Queue
+
+    url = get_settings().password_reset_queue_url
+    if not url:
+        raise Unavailable("PASSWORD_RESET_QUEUE_URL is not configured.")
+    return Queue(url)
+
+
 def reset() -> None:
     """Forget every built adapter (after the environment changed)."""
-    for factory in (storage, tenant_credentials, crypto, sftpgo):
+    for factory in (storage, tenant_credentials, crypto, sftpgo, password_reset_queue):
         factory.cache_clear()

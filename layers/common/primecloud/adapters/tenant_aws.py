@@ -1,10 +1,15 @@
 """Tenant credentials and bucket metrics on AWS: IAM users with access keys, CloudWatch S3 metrics.
 
-One IAM user per tenant key (path ``/primecloud/<account id>/``, name ``pc-<random>``) with one
-customer-managed policy ``<user>-buckets`` listing the allowed buckets. A managed policy rather
-than an inline one: it may be 6,144 characters instead of 2,048, which is room for about 35
-buckets with 63-character names. Keys are found again by their access key id
-(``GetAccessKeyLastUsed`` names the user).
+One IAM user per tenant key (path ``/primecloud/<account id>/``, name ``pc-<random>``) with
+customer-managed policies ``<user>-buckets``, ``<user>-buckets-2``, ... that together list the
+allowed buckets. Managed rather than inline policies: each may be 6,144 characters instead of
+2,048 in all, room for about 35 buckets with 63-character names; a user holds at most
+``max_policies_per_key`` of them (IAM's default quota of 10 attached managed policies), so a key
+names at most about 350 such buckets (more with shorter names). A list that does not fit is
+refused with ``TooManyBuckets`` (409) before anything changes. Updates keep each remaining bucket
+in the policy that already names it (a bucket never drops out of every policy on its way from one
+to another); callers serialize updates per key (IAM's policy versions are list-delete-create).
+Keys are found again by their access key id (``GetAccessKeyLastUsed`` names the user).
 
 Metrics come from CloudWatch's ``AWS/S3`` namespace: ``BucketSizeBytes`` (one series per storage
 class) and ``NumberOfObjects`` are published once a day; ``BytesDownloaded``, ``BytesUploaded``
@@ -15,12 +20,14 @@ usual boto3 configuration (``AWS_ENDPOINT_URL`` points them at moto locally).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from primecloud.adapters.storage import (
     ARN_PREFIX,
@@ -32,18 +39,118 @@ from primecloud.adapters.storage import (
     bucket_access_policy,
     compact_json,
 )
-from primecloud.errors import Invalid, PrimeCloudError, Unavailable
+from primecloud.errors import Conflict, Invalid, PrimeCloudError, Unavailable
 from primecloud.observability import logger
 
 IAM_PATH_PREFIX = "/primecloud/"
 MAX_MANAGED_POLICY_CHARS = 6144
 MAX_POLICY_VERSIONS = 5
+MAX_POLICIES_PER_KEY = 10  # IAM's default quota of managed policies attached to one user
 STORAGE_LOOKBACK = timedelta(days=2)  # daily storage metrics arrive late; look back this far
 DAY_SECONDS = 86400
 MAX_METRIC_QUERIES = 500  # GetMetricData's limit per call
 # BucketMetrics field prefix -> S3 request metric (published only with a request-metrics configuration)
 TRAFFIC_METRICS = {"egress": "BytesDownloaded", "ingress": "BytesUploaded", "requests": "AllRequests"}
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+
+
+class TooManyBuckets(Conflict):
+    title = "Too many buckets for an access key"
+
+
+def pack_bucket_names(bucket_names: Sequence[str], *, max_policies: int) -> list[list[str]]:
+    """The names, sorted, packed in order into as few policies of at most 6,144 characters as fit.
+
+    ``TooManyBuckets`` (409) when they need more than ``max_policies``. An empty list is one
+    policy that allows nothing.
+    """
+    chunks: list[list[str]] = [[]]
+    for name in sorted(set(bucket_names)):
+        if not _fits([*chunks[-1], name]):
+            if not chunks[-1]:
+                raise Invalid("The bucket name does not fit an IAM policy.")
+            chunks.append([])
+        chunks[-1].append(name)
+    if len(chunks) > max_policies:
+        raise TooManyBuckets(too_many_buckets_detail(max_policies))
+    return chunks
+
+
+def too_many_buckets_detail(max_policies: int) -> str:
+    return (
+        f"An access key's buckets must fit {max_policies} IAM policies of {MAX_MANAGED_POLICY_CHARS:,} characters"
+        f" (about {max_policies * 35} buckets with 63-character names); choose fewer buckets for the key,"
+        " or use keys limited to chosen buckets instead of every bucket."
+    )
+
+
+def _document(bucket_names: Sequence[str]) -> str:
+    return compact_json(bucket_access_policy(bucket_names, arn_prefix=ARN_PREFIX))
+
+
+def _fits(bucket_names: Sequence[str]) -> bool:
+    return len(_document(bucket_names)) <= MAX_MANAGED_POLICY_CHARS
+
+
+def names_in_document(document: Any) -> set[str]:
+    """The bucket names an Allow statement of a policy document grants (as IAM returns it)."""
+    if isinstance(document, str):
+        document = json.loads(unquote(document))
+    names: set[str] = set()
+    statements = document.get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        resources = statement.get("Resource", [])
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if resource.startswith(ARN_PREFIX):
+                names.add(resource[len(ARN_PREFIX) :].split("/", 1)[0])
+    return names
+
+
+def plan_policies(
+    current: dict[str, set[str]], wanted: Sequence[str], *, room: int
+) -> list[tuple[str | None, list[str]]]:
+    """Which policy names which bucket: (existing ARN or None for a new policy, names), in ``current``'s order.
+
+    A bucket that stays keeps its policy; a new one goes to the first policy with room, else to a
+    new policy while ``room`` (policies the user may hold) allows; only when that fails is the
+    whole list packed again. Policies left empty are omitted (one stays when nothing is wanted).
+    """
+    wanted_set = set(wanted)
+    slots: list[tuple[str | None, list[str]]] = []
+    placed: set[str] = set()
+    for arn, names in current.items():
+        kept = sorted((names & wanted_set) - placed)
+        placed.update(kept)
+        slots.append((arn, kept))
+    for name in sorted(wanted_set - placed):
+        slot = next((slot for slot in slots if _fits([*slot[1], name])), None)
+        if slot is not None:
+            slot[1].append(name)
+            slot[1].sort()
+        elif len([slot for slot in slots if slot[1]]) < room:
+            empty = next((slot for slot in slots if not slot[1]), None)
+            if empty is not None:
+                empty[1].append(name)
+            else:
+                slots.append((None, [name]))
+        else:
+            packed = pack_bucket_names(wanted, max_policies=room)
+            arns = list(current)
+            return [(arns[index] if index < len(arns) else None, names) for index, names in enumerate(packed)]
+    filled = [slot for slot in slots if slot[1]]
+    return filled or slots[:1] or [(None, [])]
+
+
+def _policy_name(user_name: str, number: int) -> str:
+    """``<user>-buckets`` for the first policy (the name keys made before there were several), then ``-2``..."""
+    return f"{user_name}-buckets" if number == 1 else f"{user_name}-buckets-{number}"
+
+
+def _policy_order(arn: str) -> tuple[int, str]:
+    suffix = arn.rsplit("-buckets", 1)[-1].lstrip("-")
+    return (int(suffix) if suffix.isdigit() else 1, arn)
 
 
 @contextmanager
@@ -77,12 +184,14 @@ class AwsTenantCredentials:
         region: str = "us-east-1",
         timeout_seconds: float = 5.0,
         request_metrics_filter_id: str = "EntireBucket",
+        max_policies_per_key: int = MAX_POLICIES_PER_KEY,
         iam_client: Any = None,
         cloudwatch_client: Any = None,
     ) -> None:
         self.region = region
         self.timeout_seconds = timeout_seconds
         self.request_metrics_filter_id = request_metrics_filter_id
+        self.max_policies_per_key = max_policies_per_key
         self._iam = iam_client
         self._cloudwatch = cloudwatch_client
 
@@ -119,13 +228,14 @@ class AwsTenantCredentials:
         return document
 
     def create_credential(self, account_id: str, name: str, bucket_names: Sequence[str]) -> NewCredential:
-        """An IAM user with a policy limited to ``bucket_names`` and one access key.
+        """An IAM user with policies limited to ``bucket_names`` and one access key.
 
         ``bucket_names`` are the key's buckets; for "all the account's buckets" pass all of them
-        (and call ``update_policy`` when the account gains or loses one). If any step fails,
-        what was created is removed again.
+        (and call ``update_policy`` when the account gains or loses one). A list that needs more
+        than ``max_policies_per_key`` policies is ``TooManyBuckets`` before anything is created;
+        if a later step fails, what was created is removed again.
         """
-        document = self.policy_document(bucket_names)
+        chunks = pack_bucket_names(bucket_names, max_policies=self.max_policies_per_key)
         user_name = f"pc-{secrets.token_hex(8)}"
         path = f"{IAM_PATH_PREFIX}{account_id}/"
         label = _TAG_VALUE_UNSAFE.sub("_", name)[:256] or "-"
@@ -139,21 +249,25 @@ class AwsTenantCredentials:
                 ],
             )
         try:
-            with _translated("IAM", "CreatePolicy"):
-                policy_arn = self.iam.create_policy(
-                    PolicyName=f"{user_name}-buckets",
-                    Path=path,
-                    PolicyDocument=document,
-                    Description="PrimeCloud tenant key: allowed buckets",
-                )["Policy"]["Arn"]
-            with _translated("IAM", "AttachUserPolicy"):
-                self.iam.attach_user_policy(UserName=user_name, PolicyArn=policy_arn)
+            for index, chunk in enumerate(chunks):
+                self._add_policy(user_name, path, _policy_name(user_name, index + 1), chunk)
             with _translated("IAM", "CreateAccessKey"):
                 key = self.iam.create_access_key(UserName=user_name)["AccessKey"]
         except PrimeCloudError:
             self._remove_user(user_name)
             raise
         return NewCredential(access_key_id=key["AccessKeyId"], secret_access_key=key["SecretAccessKey"])
+
+    def _add_policy(self, user_name: str, path: str, policy_name: str, bucket_names: Sequence[str]) -> None:
+        with _translated("IAM", "CreatePolicy"):
+            policy_arn = self.iam.create_policy(
+                PolicyName=policy_name,
+                Path=path,
+                PolicyDocument=_document(bucket_names),
+                Description="PrimeCloud tenant key: allowed buckets",
+            )["Policy"]["Arn"]
+        with _translated("IAM", "AttachUserPolicy"):
+            self.iam.attach_user_policy(UserName=user_name, PolicyArn=policy_arn)
 
     def _user_of(self, access_key_id: str) -> str:
         with _translated("IAM", "GetAccessKeyLastUsed", missing="The access key does not exist."):
@@ -167,14 +281,57 @@ class AwsTenantCredentials:
                 arns += [policy["PolicyArn"] for policy in page.get("AttachedPolicies", [])]
         return arns
 
+    def _granted(self, policy_arn: str) -> set[str]:
+        """The bucket names the policy's default version grants."""
+        with _translated("IAM", "GetPolicy"):
+            version_id = self.iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+        with _translated("IAM", "GetPolicyVersion"):
+            version = self.iam.get_policy_version(PolicyArn=policy_arn, VersionId=version_id)["PolicyVersion"]
+        return names_in_document(version["Document"])
+
     def update_policy(self, access_key_id: str, bucket_names: Sequence[str]) -> None:
-        """Replace the key's bucket list (a new default policy version; the oldest is dropped at 5)."""
-        document = self.policy_document(bucket_names)
+        """Make the key's policies name exactly ``bucket_names``; ``TooManyBuckets`` if they cannot.
+
+        Not safe to run concurrently for one key (IAM keeps 5 versions per policy: list, delete
+        the oldest, create): the caller serializes per key. A key with one policy whose new list
+        fits one policy is rewritten in place; otherwise each policy is read and only the
+        policies whose names change are written, new policies first, emptied ones removed last.
+        """
+        wanted = sorted(set(bucket_names))
         user_name = self._user_of(access_key_id)
-        own = [arn for arn in self._policy_arns(user_name) if f":policy{IAM_PATH_PREFIX}" in arn]
+        attached = self._policy_arns(user_name)
+        own = sorted((arn for arn in attached if f":policy{IAM_PATH_PREFIX}" in arn), key=_policy_order)
         if not own:
             raise CredentialNotFound("The access key has no PrimeCloud policy.")
-        policy_arn = own[0]
+        room = self.max_policies_per_key - (len(attached) - len(own))
+        if len(own) == 1 and _fits(wanted):
+            self._set_document(own[0], wanted)
+            return
+        current = {arn: self._granted(arn) for arn in own}
+        plan = plan_policies(current, wanted, room=room)
+        path = own[0].split(":policy", 1)[1].rsplit("/", 1)[0] + "/"
+        taken = {arn.rsplit("/", 1)[1] for arn in own}
+        for arn, names in plan:
+            if arn is None:
+                policy_name = next(
+                    _policy_name(user_name, number)
+                    for number in range(1, len(own) + len(plan) + 2)
+                    if _policy_name(user_name, number) not in taken
+                )
+                taken.add(policy_name)
+                self._add_policy(user_name, path, policy_name, names)
+        for arn, names in plan:
+            if arn is not None and set(names) != current[arn]:
+                self._set_document(arn, names)
+        kept = {arn for arn, _ in plan}
+        for arn in own:
+            if arn not in kept:
+                with _translated("IAM", "DeletePolicy"):
+                    self._delete_policy(user_name, arn)
+
+    def _set_document(self, policy_arn: str, bucket_names: Sequence[str]) -> None:
+        """A new default version naming ``bucket_names`` (the oldest version is dropped at 5)."""
+        document = _document(bucket_names)
         with _translated("IAM", "ListPolicyVersions"):
             versions = self.iam.list_policy_versions(PolicyArn=policy_arn)["Versions"]
         if len(versions) >= MAX_POLICY_VERSIONS:
@@ -225,14 +382,16 @@ class AwsTenantCredentials:
     def _delete_policies(self, user_name: str) -> None:
         for page in self.iam.get_paginator("list_attached_user_policies").paginate(UserName=user_name):
             for policy in page.get("AttachedPolicies", []):
-                arn = policy["PolicyArn"]
-                self.iam.detach_user_policy(UserName=user_name, PolicyArn=arn)
-                if f":policy{IAM_PATH_PREFIX}" not in arn:
-                    continue  # never delete a policy this adapter did not create
-                for version in self.iam.list_policy_versions(PolicyArn=arn)["Versions"]:
-                    if not version["IsDefaultVersion"]:
-                        self.iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
-                self.iam.delete_policy(PolicyArn=arn)
+                self._delete_policy(user_name, policy["PolicyArn"])
+
+    def _delete_policy(self, user_name: str, arn: str) -> None:
+        self.iam.detach_user_policy(UserName=user_name, PolicyArn=arn)
+        if f":policy{IAM_PATH_PREFIX}" not in arn:
+            return  # never delete a policy this adapter did not create
+        for version in self.iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+            if not version["IsDefaultVersion"]:
+                self.iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
+        self.iam.delete_policy(PolicyArn=arn)
 
     def _delete_inline_policies(self, user_name: str) -> None:
         for policy_name in self.iam.list_user_policies(UserName=user_name).get("PolicyNames", []):

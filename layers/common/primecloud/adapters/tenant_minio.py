@@ -42,7 +42,7 @@ from primecloud.adapters.storage import (
     NewCredential,
     bucket_access_policy,
 )
-from primecloud.errors import Invalid, Unavailable
+from primecloud.errors import Invalid, PrimeCloudError, Unavailable
 from primecloud.observability import logger
 
 T = TypeVar("T")
@@ -264,7 +264,7 @@ class MinioTenantCredentials:
         try:
             self._call("AddCannedPolicy", lambda: self.admin.policy_add(policy_name, policy=policy))
             self._call("AttachPolicy", lambda: self.admin.attach_policy([policy_name], user=access_key_id))
-        except Unavailable:
+        except PrimeCloudError:  # any failure, not only an outage: no user may keep a half-made policy
             self._remove(access_key_id)
             raise
         return NewCredential(access_key_id=access_key_id, secret_access_key=secret_access_key)
@@ -273,7 +273,11 @@ class MinioTenantCredentials:
         self._call("UserInfo", lambda: self.admin.user_info(access_key_id), missing="The access key does not exist.")
 
     def update_policy(self, access_key_id: str, bucket_names: Sequence[str]) -> None:
-        """Overwrite the key's canned policy (it stays attached)."""
+        """Overwrite the key's canned policy (it stays attached); a failure raises, never keeps stale grants.
+
+        One PUT replaces the whole document (no versions, no size quota as in IAM), but two writers
+        would still lose one's update: callers serialize per key (``services.access_keys``).
+        """
         self._require_user(access_key_id)
         policy = bucket_access_policy(bucket_names)
         self._call("AddCannedPolicy", lambda: self.admin.policy_add(policy_name_for(access_key_id), policy=policy))

@@ -83,6 +83,9 @@ class Account(Base, UUIDPrimaryKey, Timestamps, SoftDelete):
     currency: Mapped[str] = mapped_column(String(3), server_default="EUR")
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 4), server_default=text("0"))  # a fraction: 0.19 = 19 %
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # "<prefix>.<username>" is an SFTP login (SftpGo names are global); set on the account's first
+    # SFTP user and unique, so two accounts never share a login namespace (services.sftp_users).
+    sftp_login_prefix: Mapped[str | None] = mapped_column(String(31), unique=True)
 
     __table_args__ = (
         one_of("status", AccountStatus),

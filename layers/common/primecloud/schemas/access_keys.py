@@ -11,8 +11,8 @@ from pydantic import Field, field_validator
 from primecloud.enums import AccessKeyStatus
 from primecloud.schemas.common import Schema
 
-# The storage backend's policy holds about 35 bucket names (AWS: 6,144 characters); the backend
-# refuses a longer list with 422, so this only bounds the request.
+# Bounds the request only: the backend's own limit (AWS: 10 policies of 6,144 characters, about
+# 350 long names) is a 409 from the adapter, also for "every bucket" keys (docs/storage-access.md).
 MAX_BUCKETS_PER_KEY = 100
 
 KeyName = Annotated[str, Field(min_length=1, max_length=100, description="A label for people, e.g. 'CI deploy'")]
@@ -64,7 +64,10 @@ class AccessKeyOut(Schema):
     access_key_id: str = Field(description="The S3 access key id (public half of the credential)")
     status: AccessKeyStatus
     bucket_ids: list[UUID] = Field(description="The buckets it may use; empty: every bucket of the account")
-    created_by: UUID | None
+    created_by: UUID | None = Field(
+        description="The member who created the key (null once that user is deleted); the key belongs to the"
+        " account and keeps working when that member is removed"
+    )
     last_used_at: datetime | None
     created_at: datetime
 

@@ -15,7 +15,7 @@ from primecloud.schemas.common import Schema
 SftpName = Annotated[
     str,
     StringConstraints(min_length=3, max_length=32, pattern=r"^[a-z0-9_-]+$"),
-    Field(description="3-32 lowercase letters, digits, '_' or '-'; the login is '<account slug>.<username>'"),
+    Field(description="3-32 lowercase letters, digits, '_' or '-'; the login is '<account prefix>.<username>'"),
 ]
 # A folder below the account's own SFTP storage: relative, no '.' or '..' segments.
 HomeFolder = Annotated[
@@ -72,7 +72,10 @@ class SftpUserCreate(Schema):
 
 class SftpUserOut(Schema):
     id: UUID
-    username: str = Field(description="The SFTP login: '<account slug>.<username>'")
+    username: str = Field(
+        description="The SFTP login: '<account prefix>.<username>'; the prefix is the account's own (its slug,"
+        " cut to 31 characters, or shorter with a random suffix when another account has that)"
+    )
     bucket_id: UUID | None
     home_dir: str | None = Field(description="The folder in the account's SFTP storage (null for bucket homes)")
     quota_bytes: int | None

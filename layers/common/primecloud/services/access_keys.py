@@ -9,7 +9,20 @@ it is cleared when the key is revoked.
 
 Keys with no bucket ids cover every live bucket of the account: ``grant_new_bucket`` must run
 whenever the account gains a bucket and ``refresh_account_policies`` whenever it loses one (bucket
-names are global and reused, so a stale policy could name another tenant's future bucket).
+names are global and reused, so a stale policy could name another tenant's future bucket). A key's
+backend grants always equal its live buckets: a policy change the backend refuses or fails fails
+the whole operation (409 for a list beyond the backend's limit, 503 otherwise), never silently
+leaves the old grants. Policy changes of one key are serialized by a row lock on the key (the
+backend's policy updates are read-modify-write), taken before the bucket list is read, so the
+last writer sees every bucket committed before it.
+
+A row lock cannot cover a key that is being created, nor a bucket that is: neither transaction
+sees the other's uncommitted row. So the account's grants lock (``GrantsLock``, a transaction-scoped
+advisory lock on the account id) comes first: shared by bucket create and delete and the purge's
+re-sync (they may run together: the keys' row locks order them), exclusive for creating a key and
+for re-scoping one (the PATCH route takes it for every change of a key: its access check runs
+before the body is looked at). Whichever side comes second reads the buckets or the keys after the
+first has committed. It is taken before any key's row lock, so the two never wait in a cycle.
 
 Every backend change is reversed when the transaction it belongs to rolls back (a failed commit
 included), so the backend never keeps a credential or a status the database does not.
@@ -18,12 +31,15 @@ included), so the backend never keeps a credential or a status the database does
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ScalarSelect, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, String, Uuid, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from primecloud.access import TENANT_SETTING
 from primecloud.actor import Actor
 from primecloud.compensation import undo_unless_committed
 from primecloud.enums import AccessKeyStatus, BucketStatus
@@ -45,6 +61,66 @@ TARGET_TYPE = "access_key"
 SUSPENSION = "suspension"
 REACTIVATION = "reactivation"
 _GONE_BUCKET_STATUSES = (BucketStatus.DELETING.value, BucketStatus.DELETED.value)
+
+
+# --------------------------------------------------------------------------- the account's grants lock
+
+_GRANTS_LOCK_HELD = "primecloud.access_key_grants_lock"
+
+
+@dataclass(frozen=True)
+class GrantsLock:
+    """The account's grants lock in one mode (see the module docstring); held till the transaction ends.
+
+    It rides on a statement that returns one row for the account before the buckets or keys are
+    read (the routes' membership query: ``account_access(lock=...)``), or is taken by
+    ``lock_grants`` in a statement of its own: an advisory lock needs no row, and unlike a lock on
+    the account row it is not held up by, nor holds up, other changes to the account.
+    """
+
+    exclusive: bool
+
+    def column(self, account_id: ColumnElement[uuid.UUID]) -> ColumnElement[Any]:
+        """The SQL that takes the lock, to add to a statement that reads ``account_id`` once."""
+        key = func.hashtextextended(literal("access-key-grants:") + cast(account_id, String), 0)
+        return func.pg_advisory_xact_lock(key) if self.exclusive else func.pg_advisory_xact_lock_shared(key)
+
+    def taken(self, session: Session, account_id: uuid.UUID) -> None:
+        """Record that the statement carrying ``column`` ran in the session's current transaction."""
+        transaction = session.get_transaction()
+        if transaction is not None:
+            session.info[_GRANTS_LOCK_HELD] = (weakref.ref(transaction), account_id, self.exclusive)
+
+    def held(self, session: Session, account_id: uuid.UUID) -> bool:
+        """Whether this transaction holds the lock in this mode or a stronger one."""
+        held = session.info.get(_GRANTS_LOCK_HELD)
+        if held is None:
+            return False
+        transaction, held_account, held_exclusive = held
+        current = session.get_transaction()
+        return (
+            current is not None
+            and transaction() is current
+            and held_account == account_id
+            and (held_exclusive or not self.exclusive)
+        )
+
+
+BUCKET_CHANGE = GrantsLock(exclusive=False)  # a bucket created or deleted; the purge's re-sync
+KEY_CHANGE = GrantsLock(exclusive=True)  # a key created, or its buckets changed
+
+
+def lock_grants(session: Session, account_id: uuid.UUID, lock: GrantsLock) -> None:
+    """Take the account's grants lock in ``lock``'s mode unless this transaction holds it already.
+
+    Every path that changes which buckets a key must name, or which keys there are, calls this
+    before it reads buckets, keys or takes a key's row lock (a route's access check usually took
+    it already, at no statement's cost).
+    """
+    if lock.held(session, account_id):
+        return
+    session.execute(select(lock.column(literal(account_id, Uuid))))
+    lock.taken(session, account_id)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -145,6 +221,7 @@ def create(
     cipher: EnvelopeCipher,
 ) -> AccessKeyCreated:
     """Create the credential in the backend and the row; the secret is returned here and never again."""
+    lock_grants(session, account.id, KEY_CHANGE)
     bucket_names = _chosen_bucket_names(session, account.id, req.bucket_ids)
     key = AccessKey(
         account_id=account.id,
@@ -209,6 +286,8 @@ def update(
     credentials: TenantCredentials,
 ) -> AccessKeyOut:
     """Rename, enable/disable or re-scope a key; the backend changes last, after the row and the audit entry."""
+    if req.bucket_ids is not None:
+        lock_grants(session, account.id, KEY_CHANGE)  # before the key's row lock
     key = _get_for_update(session, account, key_id)
     if key.status == AccessKeyStatus.REVOKED:
         raise Conflict("A revoked access key cannot be changed.")
@@ -297,13 +376,13 @@ def refresh_account_policies(
     backend bucket itself is removed (a new bucket takes ``grant_new_bucket``). With ``bucket_id``
     only keys whose policy can depend on that bucket are touched ("every bucket" keys and keys
     listing it); without it, every unrevoked key. Revoked keys have no backend credential; disabled
-    keys are refreshed too so they are right when enabled again. A key whose policy would grow
-    beyond what the backend accepts keeps its previous policy (logged). If the transaction rolls
-    back, the policies are brought back in line with what is committed.
+    keys are refreshed too so they are right when enabled again. The keys are locked (see the
+    module docstring), after the account's grants lock; a backend failure raises (503, or 409 for
+    too many buckets) and, like a rollback for any other reason, brings the policies back in line
+    with what is committed.
     """
-    keys = _unrevoked_keys(session, account_id)
-    if bucket_id is not None:
-        keys = [key for key in keys if not key.allowed_bucket_ids or bucket_id in key.allowed_bucket_ids]
+    lock_grants(session, account_id, BUCKET_CHANGE)
+    keys = _lock_unrevoked_keys(session, account_id, bucket_id=bucket_id)
     if not keys:
         return 0
     return _update_policies(session, credentials, account_id, _policies(session, account_id, keys))
@@ -315,6 +394,7 @@ def every_bucket_key_ids(account_id: uuid.UUID) -> ScalarSelect[list[str]]:
     A scalar subquery for a new bucket's INSERT to return beside the row, so that creating a bucket
     in an account without such keys (the common case) spends no statement on them; what it returns
     goes to ``grant_new_bucket``. Keys listing chosen buckets cannot list a bucket that did not exist.
+    The INSERT must come after ``BUCKET_CHANGE`` is held, so it sees every key created before.
     """
     return (
         select(func.array_agg(AccessKey.access_key_id).aggregate_order_by(AccessKey.created_at, AccessKey.id))
@@ -332,41 +412,71 @@ def grant_new_bucket(
 ) -> int:
     """A new bucket, flushed, joins the backend policies of ``every_bucket_keys`` (``every_bucket_key_ids``).
 
-    Each such key's policy names every live bucket of the account: one statement reads them, only
-    when there is a key to refresh. Failures, the backend's size limit and a rollback are handled
-    as in ``refresh_account_policies``.
+    Each such key's policy names every live bucket of the account: the keys are locked first, then
+    one statement reads the buckets (so concurrent creates each see the others' committed buckets),
+    only when there is a key to refresh. Failures, the backend's size limit (409: the bucket is
+    not created) and a rollback are handled as in ``refresh_account_policies``.
     """
     if not every_bucket_keys:
         return 0
+    locked = session.scalars(
+        select(AccessKey.access_key_id)
+        .where(
+            AccessKey.account_id == account_id,
+            AccessKey.access_key_id.in_(list(every_bucket_keys)),
+            AccessKey.status != AccessKeyStatus.REVOKED.value,
+        )
+        .order_by(AccessKey.created_at, AccessKey.id)
+        .with_for_update()
+    ).all()
+    if not locked:
+        return 0
     every_live_bucket = sorted(_live_buckets(session, account_id).values())
-    return _update_policies(session, credentials, account_id, dict.fromkeys(every_bucket_keys, every_live_bucket))
+    return _update_policies(session, credentials, account_id, dict.fromkeys(locked, every_live_bucket))
 
 
 def _update_policies(
     session: Session, credentials: TenantCredentials, account_id: uuid.UUID, policies: dict[str, list[str]]
 ) -> int:
-    """Set each key's policy (access key id -> bucket names); a rollback resyncs them to what is committed."""
-    changed = _apply_policies(credentials, policies)
+    """Set each key's policy (access key id -> bucket names; the caller holds the keys' row locks).
+
+    The resync is armed before the first backend call: if one key fails after another changed,
+    or the transaction rolls back later, every key is set back to what is committed (under the
+    keys' locks again, in a session of its own once this one has given its connection back).
+    """
     bind = session.get_bind()
-    access_key_ids = set(policies)
+    access_key_ids = list(policies)
 
     def resync_committed() -> None:
-        with Session(bind) as fresh:
-            committed = [key for key in _unrevoked_keys(fresh, account_id) if key.access_key_id in access_key_ids]
+        with Session(bind) as fresh, fresh.begin():
+            # Narrowed to the account as the request was: row-level security shows nothing otherwise.
+            fresh.execute(select(func.set_config(TENANT_SETTING, str(account_id), True)))
+            committed = fresh.scalars(
+                select(AccessKey)
+                .where(
+                    AccessKey.account_id == account_id,
+                    AccessKey.access_key_id.in_(access_key_ids),
+                    AccessKey.status != AccessKeyStatus.REVOKED.value,
+                )
+                .order_by(AccessKey.created_at, AccessKey.id)
+                .with_for_update()
+            ).all()
             _apply_policies(credentials, _policies(fresh, account_id, committed))
 
     undo_unless_committed(session, "resync policies", resync_committed)
-    return changed
+    return _apply_policies(credentials, policies)
 
 
-def _unrevoked_keys(session: Session, account_id: uuid.UUID) -> list[AccessKey]:
-    return list(
-        session.scalars(
-            select(AccessKey)
-            .where(AccessKey.account_id == account_id, AccessKey.status != AccessKeyStatus.REVOKED.value)
-            .order_by(AccessKey.created_at, AccessKey.id)
-        )
+def _lock_unrevoked_keys(session: Session, account_id: uuid.UUID, *, bucket_id: uuid.UUID | None) -> list[AccessKey]:
+    """The unrevoked keys whose policy can name ``bucket_id`` (all with None), locked, oldest first."""
+    query = select(AccessKey).where(
+        AccessKey.account_id == account_id, AccessKey.status != AccessKeyStatus.REVOKED.value
     )
+    if bucket_id is not None:
+        query = query.where(
+            or_(func.cardinality(AccessKey.allowed_bucket_ids) == 0, AccessKey.allowed_bucket_ids.contains([bucket_id]))
+        )
+    return list(session.scalars(query.order_by(AccessKey.created_at, AccessKey.id).with_for_update()))
 
 
 def _policies(session: Session, account_id: uuid.UUID, keys: Iterable[AccessKey]) -> dict[str, list[str]]:
@@ -376,15 +486,10 @@ def _policies(session: Session, account_id: uuid.UUID, keys: Iterable[AccessKey]
 
 
 def _apply_policies(credentials: TenantCredentials, policies: dict[str, list[str]]) -> int:
-    changed = 0
+    """Every key's policy, or the first failure raised: grants that differ from the buckets are never kept."""
     for access_key_id, bucket_names in policies.items():
-        try:
-            credentials.update_policy(access_key_id, bucket_names)
-        except Invalid:
-            logger.warning("access key policy left unchanged: too many buckets", extra={"access_key_id": access_key_id})
-            continue
-        changed += 1
-    return changed
+        credentials.update_policy(access_key_id, bucket_names)
+    return len(policies)
 
 
 def disable_all_for_account(

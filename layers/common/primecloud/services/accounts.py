@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from primecloud import clock
+from primecloud.access import require_signed_in_owner
 from primecloud.actor import Actor
 from primecloud.config import Settings
 from primecloud.errors import Conflict, NotFound
@@ -118,7 +119,11 @@ def list_mine(
 
 def create(session: Session, actor: Actor, req: AccountCreate, settings: Settings) -> AccountDetails:
     """A new account owned by the caller."""
+    from primecloud.db import system_scope
+
     user_id = require_session(actor)
+    # Slugs are unique across accounts: choosing one reads every account's.
+    system_scope(session, "account create: slugs are unique across accounts")
     account = _insert_with_unique_slug(
         session,
         req.name,
@@ -212,9 +217,11 @@ def delete(session: Session, actor: Actor, account: Account) -> None:
     )
 
 
-def transfer_ownership(session: Session, actor: Actor, account: Account, new_owner_id: UUID) -> AccountDetails:
-    """The member ``new_owner_id`` becomes owner; the caller (an owner) becomes admin."""
-    caller_id = require_session(actor)
+def transfer_ownership(
+    session: Session, actor: Actor, account: Account, caller_role: str, new_owner_id: UUID
+) -> AccountDetails:
+    """The member ``new_owner_id`` becomes owner; the caller (an owner, signed in) becomes admin."""
+    caller_id = require_signed_in_owner(actor, caller_role, "Transferring ownership")
     if new_owner_id == caller_id:
         raise Conflict("You already own this account: name another member.")
     rows = {

@@ -20,9 +20,10 @@ from primecloud import clock, passwords
 from primecloud.access import Principal
 from primecloud.actor import Actor
 from primecloud.adapters.email import Email, Mailer
+from primecloud.adapters.queue import MessageQueue
 from primecloud.config import Settings
 from primecloud.db import unit_of_work
-from primecloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unavailable
+from primecloud.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from primecloud.models.enums import AuditOutcome, AuditSeverity, UserStatus
 from primecloud.models.iam import PasswordResetToken, User, UserSession
 from primecloud.observability import logger
@@ -156,8 +157,16 @@ def login(session: Session, actor: Actor, req: LoginRequest, settings: Settings)
     if actor.ip:
         keys.append((f"login:ip:{actor.ip}", LOGIN_FAILURES_PER_IP))
 
-    waits = [wait for key, window in keys if (wait := rate_limits.retry_after(session, key, window, now)) is not None]
-    if waits:
+    # The attempt is counted before the password is checked, committed at once so that concurrent
+    # attempts see it: exactly ``limit`` attempts are judged per window. A success gives it back.
+    wait: int | None = None
+    session.rollback()  # nothing read yet; frees the connection for the count's own transaction
+    with unit_of_work() as apart:
+        for key, window in keys:
+            if (wait := rate_limits.take(apart, key, window, now)) is not None:
+                apart.rollback()  # counted for no key: a throttled attempt is not judged
+                break
+    if wait is not None:
 
         def record_throttled(apart: Session) -> None:
             audit.record(
@@ -170,7 +179,7 @@ def login(session: Session, actor: Actor, req: LoginRequest, settings: Settings)
             )
 
         _commit_apart(session, record_throttled)
-        raise RateLimited("Too many failed sign-ins; try again later.", retry_after=max(waits))
+        raise RateLimited("Too many failed sign-ins; try again later.", retry_after=wait)
 
     user = _user_by_email(session, req.email)
     # An unknown email spends the same hashing time as a known one (no user oracle by timing).
@@ -179,8 +188,6 @@ def login(session: Session, actor: Actor, req: LoginRequest, settings: Settings)
         user_id = user.id if user is not None else None
 
         def record_failure(apart: Session) -> None:
-            for key, window in keys:
-                rate_limits.hit(apart, key, window, now)
             audit.record(
                 apart,
                 actor,
@@ -197,6 +204,8 @@ def login(session: Session, actor: Actor, req: LoginRequest, settings: Settings)
 
     assert user.password_hash is not None  # verified above
     rate_limits.reset(session, email_key)
+    for key, _window in keys[1:]:
+        rate_limits.refund(session, key)  # only failures count against the IP
     user.last_login_at = now
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(req.password)
@@ -321,17 +330,29 @@ def revoke_session(session: Session, actor: Actor, principal: Principal, session
 # --------------------------------------------------------------------------- password reset
 
 
-def request_password_reset(session: Session, mailer: Mailer, actor: Actor, email: str, settings: Settings) -> None:
-    """Mail a one-hour reset link to an active user; silent otherwise, and when throttled."""
+def request_password_reset(session: Session, queue: MessageQueue, actor: Actor, email: str) -> None:
+    """Throttle per address, then queue the reset mail; silent when throttled.
+
+    The same work whether the address belongs to someone or not (one counter statement, one queued
+    message): the user lookup, the token and the mail happen in ``send_password_reset``, off the
+    request path (SendPasswordResetFunction), so the answer's timing tells nothing about the address.
+    """
+    key = f"password-reset:email:{email.lower()}"
+    if rate_limits.take(session, key, RESET_MAILS_PER_EMAIL, clock.now()) is not None:
+        logger.info("password reset throttled")
+        return
+    queue.send_all([{"email": email, "ip": actor.ip, "user_agent": actor.user_agent, "request_id": actor.request_id}])
+
+
+def send_password_reset(session: Session, mailer: Mailer, actor: Actor, email: str, settings: Settings) -> bool:
+    """Mail a one-hour reset link to an active user (the queue worker); False when there is nobody to mail.
+
+    A mail outage raises Unavailable, so the transaction rolls back (no token row) and the message is retried.
+    """
     now = clock.now()
     user = _user_by_email(session, email)
     if user is None or not _can_sign_in(user):
-        return
-    key = f"password-reset:email:{email.lower()}"
-    if rate_limits.retry_after(session, key, RESET_MAILS_PER_EMAIL, now) is not None:
-        logger.info("password reset throttled")
-        return
-    rate_limits.hit(session, key, RESET_MAILS_PER_EMAIL, now)
+        return False
     raw_token, token_hash = new_token(PASSWORD_RESET_TOKEN_PREFIX)
     session.add(PasswordResetToken(user_id=user.id, token_hash=token_hash, expires_at=now + PASSWORD_RESET_TTL))
     session.flush()
@@ -344,11 +365,8 @@ def request_password_reset(session: Session, mailer: Mailer, actor: Actor, email
         f"Or use this reset token: {raw_token}\n\n"
         "If it wasn't you, ignore this email: your password stays as it is.\n"
     )
-    try:
-        mailer.send(Email(to=user.email, subject="Reset your PrimeCloud password", text=text))
-    except Unavailable:
-        # Still 202: a different answer would tell that the address belongs to someone.
-        logger.warning("password reset email not sent")
+    mailer.send(Email(to=user.email, subject="Reset your PrimeCloud password", text=text))
+    return True
 
 
 def confirm_password_reset(session: Session, actor: Actor, raw_token: str, new_password: str) -> None:

@@ -52,6 +52,9 @@ def _authenticate_session(session: Session, raw_token: str, now: datetime) -> Pr
 
 
 def _authenticate_api_key(session: Session, raw_token: str, now: datetime) -> Principal | None:
+    from primecloud.db import system_scope
+
+    system_scope(session, "authorizer: API key by hash")  # the key names its account: none is known yet
     key = session.execute(
         select(ApiKey)
         .join(User, User.id == ApiKey.created_by)

@@ -711,6 +711,21 @@ def run_billing(
     mailer: Any = None,
 ) -> BillingRun:
     """Invoice every account with usage or subscriptions in the period, each in its own transaction."""
+    from primecloud.db import system_scope_throughout
+
+    # Every account's usage and invoices: the system scope, also when called outside run_job.
+    with system_scope_throughout("run_billing: the period's accounts"):
+        return _bill_period(period_start, period_end, now=now, storage=storage, mailer=mailer)
+
+
+def _bill_period(
+    period_start: datetime,
+    period_end: datetime,
+    *,
+    now: datetime,
+    storage: Any,
+    mailer: Any,
+) -> BillingRun:
     from primecloud.db import unit_of_work
     from primecloud.observability import logger
 

@@ -10,7 +10,10 @@ job empties and removes the backend bucket later.
 
 Creating and deleting a bucket changes which buckets the account's "every bucket" access keys
 name, so both refresh the keys' backend policies (``access_keys.grant_new_bucket``,
-``access_keys.refresh_account_policies``).
+``access_keys.refresh_account_policies``) in the same request: a key that cannot be updated fails
+the request (503, or 409 when a new bucket would not fit a key's policies) and nothing changes.
+Both hold the account's grants lock (``access_keys.BUCKET_CHANGE``) from before they read the keys,
+so a key created at the same moment is either seen or sees the bucket change.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ def create(
     The quota is set in the backend where it enforces quotas (MinIO); elsewhere (AWS) it is only
     stored, and PrimeCloud enforces it when it hands out upload URLs.
     """
+    # Before the INSERT reads the keys; through the route it is held already (its access check took it).
+    access_keys.lock_grants(session, account.id, access_keys.BUCKET_CHANGE)
     rules = [rule.to_dict() for rule in req.lifecycle_rules]
     # The INSERT also returns the account's "every bucket" access keys (usually none), which will
     # name the new bucket: no statement of its own for them.
@@ -302,6 +307,8 @@ def delete(session: Session, credentials: TenantCredentials, actor: Actor, bucke
     taken in the backend until then.
     """
     _require_manager(role)
+    # Before any row lock; through the route it is held already (its access check took it).
+    access_keys.lock_grants(session, bucket.account_id, access_keys.BUCKET_CHANGE)
     _lock_live(session, bucket)
     _refuse_while_sftp_home(session, bucket)
     now = clock.now()

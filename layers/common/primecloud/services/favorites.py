@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from primecloud.access import role_at_least
 from primecloud.adapters.storage import ObjectStorage
-from primecloud.errors import Invalid
 from primecloud.models.iam import Account
 from primecloud.models.storage import Bucket, BucketPermission, ObjectFavorite
 from primecloud.pagination import decode_cursor, encode_cursor
@@ -68,12 +67,7 @@ def list_mine(
             exists().where(BucketPermission.bucket_id == Bucket.id, BucketPermission.user_id == user_id)
         )
     if cursor:
-        created_at, favorite_id = decode_cursor(cursor, 2)
-        if not isinstance(created_at, datetime) or not isinstance(favorite_id, UUID):
-            raise Invalid(
-                "query.cursor: not a cursor this API issued",
-                errors=[{"field": "query.cursor", "message": "not a cursor this API issued", "type": "cursor"}],
-            )
+        created_at, favorite_id = decode_cursor(cursor, (datetime, UUID))
         statement = statement.where(
             tuple_(ObjectFavorite.created_at, ObjectFavorite.id) < tuple_(created_at, favorite_id)
         )

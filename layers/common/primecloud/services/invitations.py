@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from primecloud import clock
-from primecloud.access import role_at_least
+from primecloud.access import check_role_change, role_at_least
 from primecloud.actor import Actor
 from primecloud.adapters.email import Email, Mailer
 from primecloud.errors import Conflict, Forbidden, NotFound
-from primecloud.models.enums import AccountStatus
+from primecloud.models.enums import AccountRole, AccountStatus
 from primecloud.models.iam import Account, AccountMember, Invitation, User
 from primecloud.pagination import paginate
 from primecloud.schemas.common import Page
@@ -84,9 +84,13 @@ def _invitation_email(invitation: Invitation, raw_token: str, account: Account, 
 def create(
     session: Session, mailer: Mailer, actor: Actor, account: Account, req: InvitationCreate, *, inviter_role: str
 ) -> InvitationOut:
-    """Invite ``req.email`` with ``req.role`` (at most the inviter's own) and email them the token."""
+    """Invite ``req.email`` with ``req.role`` (at most the inviter's own; an owner only by an owner's
+    own sign-in, ``access.check_role_change``) and email them the token."""
     if not role_at_least(inviter_role, req.role):
         raise Forbidden(f"You can invite people with a role up to your own ({inviter_role}).")
+    check_role_change(
+        actor, inviter_role, "Inviting an owner" if req.role == AccountRole.OWNER else "This invitation", req.role.value
+    )
     email_key = req.email.lower()
     _lock_address(session, account.id, email_key)
     invitee = session.scalar(select(User).where(func.lower(User.email) == email_key, User.deleted_at.is_(None)))
@@ -184,6 +188,9 @@ def accept_for_user(session: Session, actor: Actor, user: User, raw_token: str) 
     Also used by signup ("accept during signup"), where the actor has no user yet: the audit
     entry names ``user`` either way.
     """
+    from primecloud.db import system_scope
+
+    system_scope(session, "invitation accept: the token names the account")
     invitation = session.scalar(
         select(Invitation)
         .join(Account, Account.id == Invitation.account_id)

@@ -3,15 +3,14 @@
 Starting creates the ``job_runs`` row first (so the answer names the run), commits it, then hands
 the run to the job's function (``adapters.job_invoker``); the function fills in that row.
 Two starts never overlap: the job's advisory lock is tried inside the starting transaction (a
-running job holds it for its whole run), and a run created moments ago that has not begun yet
-blocks a second start too. A ``running`` row whose job holds no lock and that is older than
-``START_GRACE`` is a run that died (a timed-out function): it is closed as failed and no longer
-blocks.
+running job holds it for its whole run), and a ``running`` row younger than its function's timeout
+(a run created moments ago that has not begun yet) blocks a second start too. An older one is a run
+that died: ``primecloud.jobs.close_abandoned_runs`` closes it as failed, as every run of the job does.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,14 +21,12 @@ from sqlalchemy.orm import Session
 from primecloud.actor import Actor
 from primecloud.adapters.job_invoker import JobInvoker
 from primecloud.errors import Conflict, Invalid, NotFound, PrimeCloudError, Unavailable
-from primecloud.jobs import JOBS, lock_key
+from primecloud.jobs import JOB_TIMEOUTS, JOBS, close_abandoned_runs, lock_key
 from primecloud.models.system import JobRun
 from primecloud.pagination import paginate
 from primecloud.schemas.common import Page
 from primecloud.schemas.jobs import JOB_PARAMS, JobRunOut, JobRunStart
 from primecloud.services import audit
-
-START_GRACE = timedelta(minutes=5)  # an asynchronous invoke starts well within this
 
 
 def run_out(run: JobRun) -> JobRunOut:
@@ -82,13 +79,13 @@ def start(
     params = validate_params(_known_job(job), body.params)
     if not session.execute(select(func.pg_try_advisory_xact_lock(lock_key(job)))).scalar_one():
         raise Conflict(f"The {job} job is already running.")
-    for earlier in session.scalars(
-        select(JobRun).where(JobRun.job == job, JobRun.status == "running").with_for_update()
-    ):
-        if earlier.started_at > now - START_GRACE:
-            raise Conflict(f"A {job} run (id {earlier.id}) was started moments ago and has not finished.")
-        earlier.status, earlier.finished_at = "failed", now
-        earlier.error = "Abandoned: it never finished and no process holds the job's lock."
+    close_abandoned_runs(session, job, now=now)
+    earlier = session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.status == "running").limit(1))
+    if earlier is not None:
+        raise Conflict(
+            f"A {job} run (id {earlier}) was started less than {int(JOB_TIMEOUTS[job].total_seconds())} s ago "
+            "(the job's timeout) and has not finished."
+        )
     run = JobRun(job=job, trigger="manual", status="running", started_at=now, stats={"params": params})
     session.add(run)
     session.flush()

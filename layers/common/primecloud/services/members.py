@@ -13,12 +13,12 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from primecloud import clock
-from primecloud.access import role_at_least
+from primecloud.access import check_role_change, role_at_least
 from primecloud.actor import Actor
 from primecloud.errors import Conflict, Forbidden, NotFound
 from primecloud.models.enums import AccountRole
 from primecloud.models.iam import Account, AccountMember, ApiKey, User
-from primecloud.models.storage import Bucket, BucketPermission
+from primecloud.models.storage import Bucket, BucketPermission, ObjectShare
 from primecloud.pagination import paginate
 from primecloud.schemas.common import Page
 from primecloud.schemas.iam import MemberOut
@@ -96,14 +96,17 @@ def _hand_over_owner_id(account: Account, leaving_user_id: UUID, owners: list[Ac
 def change_role(
     session: Session, actor: Actor, account: Account, caller_role: str, user_id: UUID, *, new_role: AccountRole
 ) -> MemberOut:
-    """Owners may change any role; admins may change non-owners' roles, but never grant owner."""
-    if caller_role != OWNER and new_role == OWNER:
-        raise Forbidden("Only an owner can make someone an owner.")
+    """Owners may change any role; admins may change non-owners' roles, but never grant owner.
+    Making or unmaking an owner takes an owner's own sign-in (``access.check_role_change``)."""
+    check_role_change(
+        actor, caller_role, "Making someone an owner" if new_role == OWNER else "This role change", new_role.value
+    )
     target, owners = lock_membership(session, account.id, user_id)
     if target is None:
         raise NotFound("No such member in this account.")
-    if caller_role != OWNER and target.role == OWNER:
-        raise Forbidden("Only an owner can change an owner's role.")
+    check_role_change(
+        actor, caller_role, "Changing an owner's role" if target.role == OWNER else "This role change", target.role
+    )
     old_role = target.role
     if new_role != old_role:
         if old_role == OWNER:
@@ -135,12 +138,11 @@ def remove(session: Session, actor: Actor, account: Account, caller_role: str, u
     target, owners = lock_membership(session, account.id, user_id)
     if target is None:
         raise NotFound("No such member in this account.")
-    if target.role == OWNER:
-        if not leaving and caller_role != OWNER:
-            raise Forbidden("Only an owner can remove an owner.")
-        if len(owners) == 1:
-            raise Conflict(LAST_OWNER)
-    detach(session, account, target, owners)
+    what = "Leaving the account" if leaving else "Removing an owner" if target.role == OWNER else "Removing this member"
+    check_role_change(actor, caller_role, what, target.role)
+    if target.role == OWNER and len(owners) == 1:
+        raise Conflict(LAST_OWNER)
+    detach(session, actor, account, target, owners)
     audit.record(
         session,
         actor,
@@ -155,9 +157,12 @@ def remove(session: Session, actor: Actor, account: Account, caller_role: str, u
     session.flush()
 
 
-def detach(session: Session, account: Account, membership: AccountMember, owners: list[AccountMember]) -> None:
+def detach(
+    session: Session, actor: Actor, account: Account, membership: AccountMember, owners: list[AccountMember]
+) -> None:
     """Take a user out of an account with what only made sense as a member: their bucket
-    permissions there and the API keys they made for it (a key acts for its creator)."""
+    permissions there, the API keys they made for it (a key acts for its creator) and the share
+    links they made (public links nobody in the account would otherwise think of)."""
     if membership.role == OWNER:
         _hand_over_owner_id(account, membership.user_id, owners)
     session.execute(
@@ -175,4 +180,34 @@ def detach(session: Session, account: Account, membership: AccountMember, owners
         )
         .values(revoked_at=clock.now())
     )
+    _revoke_share_links(session, actor, account, membership.user_id)
     session.delete(membership)
+
+
+def _revoke_share_links(session: Session, actor: Actor, account: Account, user_id: UUID) -> None:
+    """Revoke the live links ``user_id`` made in the account's buckets, one audit entry each (as
+    ``services.shares.revoke`` writes): one statement, and nothing more when there are none."""
+    now = clock.now()
+    revoked = session.execute(
+        update(ObjectShare)
+        .where(
+            ObjectShare.created_by == user_id,
+            ObjectShare.bucket_id.in_(select(Bucket.id).where(Bucket.account_id == account.id)),
+            ObjectShare.revoked_at.is_(None),
+            or_(ObjectShare.expires_at.is_(None), ObjectShare.expires_at > now),
+        )
+        .values(revoked_at=now)
+        .returning(ObjectShare.id, ObjectShare.bucket_id, ObjectShare.object_key, ObjectShare.download_count)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for share_id, bucket_id, object_key, download_count in revoked:
+        audit.record(
+            session,
+            actor,
+            "share.revoke",
+            account_id=account.id,
+            target_type="object_share",
+            target_id=share_id,
+            old={"bucket_id": bucket_id, "object_key": object_key, "download_count": download_count},
+            new={"reason": "its creator left the account", "user_id": user_id},
+        )

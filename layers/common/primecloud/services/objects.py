@@ -82,8 +82,8 @@ def list_objects(
     """
     token = None
     if cursor:
-        token, cursor_prefix, cursor_delimiter = decode_cursor(cursor, 3)
-        if not isinstance(token, str) or (cursor_prefix, cursor_delimiter) != (prefix, delimiter):
+        token, cursor_prefix, cursor_delimiter = decode_cursor(cursor, (str, str, (str, type(None))))
+        if (cursor_prefix, cursor_delimiter) != (prefix, delimiter):
             raise _invalid("query.cursor", "not a cursor of this listing (prefix and delimiter must stay the same)")
     page = storage.list_objects(
         bucket.name, prefix=prefix, delimiter=delimiter, continuation_token=token, max_keys=limit

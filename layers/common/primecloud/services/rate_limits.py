@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -47,23 +47,14 @@ def _stored(key: str) -> str:
     return f"{prefix[:128]}sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def retry_after(session: Session, key: str, window: Window, now: datetime) -> int | None:
-    """Seconds until ``key`` may be hit again, or None while it is under its limit."""
-    key = _stored(key)
-    row = session.execute(select(RateLimit.window_start, RateLimit.count).where(RateLimit.bucket_key == key)).first()
-    if row is None:
-        return None
-    window_start, count = row
-    if count < window.limit:
-        return None
-    ends = window_start + window.length
-    if ends <= now:
-        return None
-    return max(1, math.ceil((ends - now).total_seconds()))
+def take(session: Session, key: str, window: Window, now: datetime) -> int | None:
+    """Count one attempt at ``key`` unless it is at its limit: None when counted, else the seconds to wait.
 
-
-def hit(session: Session, key: str, window: Window, now: datetime) -> int:
-    """Count one hit (a new window starts when the last one is over); the count in this window."""
+    Counting and checking are one statement (an upsert whose update only applies under the limit),
+    so concurrent attempts queue on the row and exactly ``limit`` of them are counted per window.
+    The row stays locked until the caller's transaction ends: take before the attempt is judged,
+    then ``refund`` what should not count (a success) or commit what should (a failure).
+    """
     key = _stored(key)
     expired = RateLimit.window_start <= now - window.length
     statement = (
@@ -76,10 +67,26 @@ def hit(session: Session, key: str, window: Window, now: datetime) -> int:
                 "count": case((expired, 1), else_=RateLimit.count + 1),
                 "updated_at": func.now(),  # ON CONFLICT DO UPDATE skips the column's onupdate
             },
+            where=or_(expired, RateLimit.count < window.limit),
         )
         .returning(RateLimit.count)
     )
-    return int(session.execute(statement).scalar_one())
+    if session.execute(statement).scalar_one_or_none() is not None:
+        return None
+    # Refused: the row holds a full, live window (locked by the upsert above, so it is still so).
+    window_start = session.scalar(select(RateLimit.window_start).where(RateLimit.bucket_key == key))
+    ends = (window_start or now) + window.length
+    return max(1, math.ceil((ends - now).total_seconds()))
+
+
+def refund(session: Session, key: str) -> None:
+    """Give back one attempt counted by ``take`` (it succeeded: only failures count)."""
+    key = _stored(key)
+    session.execute(
+        update(RateLimit)
+        .where(RateLimit.bucket_key == key, RateLimit.count > 0)
+        .values(count=RateLimit.count - 1, updated_at=func.now())
+    )
 
 
 def reset(session: Session, key: str) -> None:

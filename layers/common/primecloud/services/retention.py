@@ -8,12 +8,13 @@ What goes, and when (every period is a setting, see ``primecloud.config``):
 - Read notifications older than ``retention_notification_days``; audit entries older than
   ``retention_audit_days`` (critical ones after ``retention_audit_critical_days``); invoiced
   usage records older than ``retention_usage_months``; job runs older than ``retention_job_run_days``.
-- Soft-deleted accounts after ``retention_deleted_account_days``: their buckets (objects first),
-  access keys and SFTP users are removed from the backends, then the rows. An account with
+- Soft-deleted accounts after ``retention_deleted_account_days``: their access keys and SFTP users,
+  then their buckets (objects first) are removed from the backends, then the rows. An account with
   financial records (invoices, transactions, orders, subscriptions: RESTRICT foreign keys) is
   not deleted but anonymized and stripped of everything else; its uninvoiced usage goes too.
   Members whose only account it was are anonymized as DELETE /v1/me does.
-- Soft-deleted buckets after ``retention_deleted_bucket_days``: objects and the bucket are removed
+- Soft-deleted buckets after ``retention_deleted_bucket_days``: once no access key's policy names
+  the bucket any more (re-synced first; a failure keeps it), objects and the bucket are removed
   from the backend, their permissions, tags, favorites and share links deleted, and the row is
   marked ``deleted``. The row itself stays while usage records name it (``usage_records.bucket_id``
   is NO ACTION on purpose: an uninvoiced record is still billed next month, an invoiced one is
@@ -42,6 +43,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
+from primecloud.db import as_purge_role
 from primecloud.errors import PrimeCloudError
 from primecloud.observability import logger
 
@@ -249,6 +251,8 @@ class Purge:
             last = first + step if first + step < pages else MAX_PAGE
             started = time.perf_counter()
             with self.clock.transaction(self.engine) as connection:
+                if rule.table in _PURGE_ROLE_TABLES:
+                    as_purge_role(connection)
                 deleted += connection.execute(
                     statement, {**params, "low": f"({first},0)", "high": f"({last},0)"}
                 ).rowcount
@@ -302,8 +306,7 @@ class Purge:
                     {"a": account_id},
                 ).scalars()
             )
-        for bucket in buckets:
-            self._remove_backend_bucket(bucket.id, bucket.name)
+        # Credentials first: a bucket name is released only once no credential can name it.
         if key_ids:
             credentials = self.backends.credentials()
             for key_id in key_ids:
@@ -317,6 +320,8 @@ class Purge:
                 if sftp_key_id is not None:
                     self.backends.credentials().delete(sftp_key_id)
                 client.delete_user(login)
+        for bucket in buckets:
+            self._remove_backend_bucket(bucket.id, bucket.name)
 
     def _shed_account_rows(self, account_id: UUID, financial: bool) -> int:
         """Before the account's own transaction, shed its bulk in bounded batches: its usage records
@@ -328,6 +333,8 @@ class Purge:
         for statement in statements:
             while True:
                 with self.clock.transaction(self.engine) as connection:
+                    if statement is _AUDIT_UNLINK_BATCH:
+                        as_purge_role(connection)
                     changed = connection.execute(text(statement), {"a": account_id, "n": ROW_BATCH * 10}).rowcount
                 if statement is usage:
                     usage_deleted += changed
@@ -446,6 +453,18 @@ class Purge:
             removed = 0
         self.stats.details["object_versions_deleted"] = self.stats.details.get("object_versions_deleted", 0) + removed
 
+    def _withdraw_grants(self, bucket_id: UUID) -> None:
+        """Before the name is released, every access key that could name the bucket is set to the
+        account's live buckets again (under the keys' locks): a policy left naming it by a race or a
+        lost compensation would reach whoever takes the name next. A failure keeps the bucket."""
+        from primecloud.services import access_keys
+
+        with self.clock.session(self.engine) as session:
+            account_id = session.execute(
+                text("SELECT account_id FROM buckets WHERE id = :b"), {"b": bucket_id}
+            ).scalar_one()
+            access_keys.refresh_account_policies(session, self.backends.credentials(), account_id, bucket_id=bucket_id)
+
     def _bucket_ids(self) -> list[tuple[UUID, str]]:
         with self.clock.transaction(self.engine) as connection:
             return [
@@ -461,6 +480,7 @@ class Purge:
 
         for bucket_id, name in self._bucket_ids():
             try:
+                self._withdraw_grants(bucket_id)
                 self._remove_backend_bucket(bucket_id, name)
             except _BucketNotEmptyYet:
                 self.stats.details.setdefault("buckets_continued_next_run", []).append(str(bucket_id))
@@ -557,6 +577,9 @@ _UNINVOICED_USAGE_BATCH = (
     "DELETE FROM usage_records WHERE id IN"
     " (SELECT id FROM usage_records WHERE account_id = :a AND invoice_id IS NULL LIMIT :n)"
 )
+# The application role only inserts and reads audit entries; the purge deletes and unlinks them as
+# primecloud_purge (SET LOCAL ROLE for that transaction, migration 0003).
+_PURGE_ROLE_TABLES = frozenset({"audit_logs"})
 _AUDIT_UNLINK_BATCH = (
     "UPDATE audit_logs SET account_id = NULL WHERE id IN (SELECT id FROM audit_logs WHERE account_id = :a LIMIT :n)"
 )

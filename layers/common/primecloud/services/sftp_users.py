@@ -1,8 +1,11 @@
 """SFTP users: logins on the SftpGo server for an account, homed in one of its buckets or a folder.
 
-SftpGo usernames are global, so the login is ``<account slug>.<username>`` (the slug cut to 31
-characters, so the login fits the 64-character column): accounts never compete for names and a
-409 only ever names a login of the caller's own account.
+SftpGo usernames are global, so the login is ``<account prefix>.<username>``: the prefix is the
+account's own (``accounts.sftp_login_prefix``, unique), set on its first SFTP user to the slug cut
+to 31 characters (so the login fits the 64-character column) or, when another account already has
+that, the slug cut shorter plus ``-`` and 6 random hex digits. Accounts never compete for names and
+a 409 only ever names a login of the caller's own account. (Logins made before the prefix was a
+column keep their names; see migration 0004.)
 
 A bucket home reaches S3 with a tenant credential of its own, limited to that bucket and held
 only by SftpGo (its secret is never stored here). Which credential belongs to a user is read
@@ -26,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from primecloud import clock
 from primecloud.actor import Actor
@@ -46,6 +51,8 @@ from primecloud.schemas.sftp_users import SftpUserCreate, SftpUserCreated, SftpU
 from primecloud.services import audit
 
 LOGIN_SLUG_CHARS = 31  # 31 + "." + 32 = the username column's 64
+PREFIX_SUFFIX_HEX = 6  # "-" + 6 hex digits when the slug's prefix belongs to another account
+PREFIX_ATTEMPTS = 4
 PASSWORD_BYTES = 24  # 32 URL-safe characters
 USERNAME_TAKEN = "This account already has an SFTP user with this username."
 
@@ -68,7 +75,37 @@ class StatusChange:
 
 
 def login_for(account: Account, username: str) -> str:
-    return f"{account.slug[:LOGIN_SLUG_CHARS].rstrip('-')}.{username}"
+    """The login of ``username`` in an account that has its prefix (``login_prefix``)."""
+    if account.sftp_login_prefix is None:
+        raise ValueError("the account has no SFTP login prefix yet")
+    return f"{account.sftp_login_prefix}.{username}"
+
+
+def login_prefix(session: Session, account: Account) -> str:
+    """The account's SFTP login prefix, claimed on first use (the unique column decides, not a read:
+    row-level security hides other accounts' prefixes). The claim locks the account row, so two
+    first SFTP users of one account agree on it."""
+    if account.sftp_login_prefix is not None:
+        return account.sftp_login_prefix
+    short = account.slug[: LOGIN_SLUG_CHARS - 1 - PREFIX_SUFFIX_HEX].rstrip("-")
+    candidates = [account.slug[:LOGIN_SLUG_CHARS].rstrip("-")] + [
+        f"{short}-{secrets.token_hex(PREFIX_SUFFIX_HEX // 2)}" for _ in range(PREFIX_ATTEMPTS - 1)
+    ]
+    for candidate in candidates:
+        try:
+            with session.begin_nested():
+                prefix = session.execute(
+                    sa_update(Account)
+                    .where(Account.id == account.id)
+                    .values(sftp_login_prefix=func.coalesce(Account.sftp_login_prefix, candidate))
+                    .returning(Account.sftp_login_prefix)
+                    .execution_options(synchronize_session=False)
+                ).scalar_one()
+        except IntegrityError:  # another account's prefix
+            continue
+        set_committed_value(account, "sftp_login_prefix", prefix)
+        return str(prefix)
+    raise Unavailable("No free SFTP login prefix was found; try again.")  # 16^6 suffixes: not expected
 
 
 def _out(user: SftpUser) -> SftpUserOut:
@@ -89,10 +126,7 @@ def create(
 ) -> SftpUserCreated:
     """A new login; its generated password (if any) is in the answer and nowhere else."""
     bucket = _live_bucket(session, account, req.bucket_id) if req.bucket_id is not None else None
-    login = login_for(account, req.username)
-    taken = session.scalar(select(SftpUser.id).where(SftpUser.username == login, SftpUser.deleted_at.is_(None)))
-    if taken is not None:
-        raise Conflict(USERNAME_TAKEN)
+    login = f"{login_prefix(session, account)}.{req.username}"
     folder = None if bucket is not None else (req.home_dir or req.username)
     user = SftpUser(
         account_id=account.id,
@@ -105,7 +139,7 @@ def create(
     session.add(user)
     try:
         session.flush()
-    except IntegrityError:  # the same login, created concurrently
+    except IntegrityError:  # uq_sftp_users_live_username: the login is taken
         raise Conflict(USERNAME_TAKEN) from None
     password = secrets.token_urlsafe(PASSWORD_BYTES) if req.wants_password else None
     audit.record(

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from primecloud import clock, passwords
 from primecloud.actor import Actor
 from primecloud.adapters.storage import ObjectStorage
-from primecloud.db import unit_of_work
 from primecloud.errors import Invalid, NotFound, Unauthorized
 from primecloud.models.iam import Account
 from primecloud.models.storage import Bucket, ObjectShare
@@ -184,16 +183,17 @@ def _unavailable() -> NotFound:
 
 
 def _check_password(session: Session, share_id: UUID, password_hash: str, given: str | None, now: datetime) -> None:
-    """Throttled per link; a failure is counted in a transaction of its own (the request's rolls back)."""
+    """Throttled per link: the attempt is counted (atomically, the link's counter row stays locked
+    until the request ends) before the password is checked; a success gives it back, a failure
+    commits it although the request answers 401."""
     key = f"share:password:{share_id}"
-    wait = rate_limits.retry_after(session, key, PASSWORD_FAILURES_PER_LINK, now)
+    wait = rate_limits.take(session, key, PASSWORD_FAILURES_PER_LINK, now)
     if wait is not None:
         raise RateLimited("Too many wrong passwords for this link; try again later.", retry_after=wait)
     if given is not None and passwords.verify_password(password_hash, given):
+        rate_limits.refund(session, key)
         return
-    session.rollback()
-    with unit_of_work() as apart:
-        rate_limits.hit(apart, key, PASSWORD_FAILURES_PER_LINK, now)
+    session.commit()  # the request has only read so far: this keeps the counted failure
     logger.info("share password refused", extra={"share_id": str(share_id), "password_sent": given is not None})
     raise Unauthorized(PASSWORD_REQUIRED, headers={"WWW-Authenticate": 'X-Share-Password realm="share"'})
 
@@ -204,6 +204,9 @@ def download(session: Session, storage: ObjectStorage, token: str, *, password: 
         raise _unavailable()
     token_hash = hash_token(token)
     now = clock.now()
+    from primecloud.db import system_scope
+
+    system_scope(session, "share link download: the token names the bucket")
     row: Any = session.execute(
         select(ObjectShare.id, ObjectShare.object_key, ObjectShare.password_hash, Bucket.id, Bucket.name)
         .join(Bucket, Bucket.id == ObjectShare.bucket_id)

@@ -136,7 +136,12 @@ def update_me(session: Session, actor: Actor, current_session_id: UUID | None, r
 
 def export(session: Session, actor: Actor) -> UserExport:
     """Everything stored about the caller (GDPR art. 15/20), without any password or token hash."""
-    user = _live_user(session, require_session(actor))
+    from primecloud.db import system_scope
+
+    user_id = require_session(actor)
+    # The caller's rows in every account (keys, grants, shares they made): each query below names them.
+    system_scope(session, f"export of user {user_id}'s own data")
+    user = _live_user(session, user_id)
     me = user.id
     memberships = session.execute(
         select(AccountMember.account_id, Account.name, AccountMember.role, AccountMember.created_at)
@@ -257,7 +262,12 @@ def delete_me(session: Session, actor: Actor) -> UserDeletion:
 
     Refused (409) while the caller is the only owner of an account that has other members.
     """
-    user = _live_user(session, require_session(actor), for_update=True)
+    from primecloud.db import system_scope
+
+    user_id = require_session(actor)
+    # Every account of the caller, with its other members and owners: each query below names them.
+    system_scope(session, f"deletion of user {user_id}")
+    user = _live_user(session, user_id, for_update=True)
     now = clock.now()
     joined = session.execute(
         select(AccountMember, Account)
@@ -321,7 +331,7 @@ def delete_me(session: Session, actor: Actor) -> UserDeletion:
             locked, owners = members.lock_membership(session, account.id, user.id)
             if locked is None:  # removed meanwhile by an admin
                 continue
-            members.detach(session, account, locked, owners)
+            members.detach(session, actor, account, locked, owners)
             audit.record(
                 session,
                 actor,
