@@ -85,7 +85,7 @@ def run(*, accounts: int = 1000, hours: int = 744, repeats: int = 7) -> list[Fig
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
-    from localrun.postgres import run_alembic, start_embedded
+    from localrun.services.postgres import run_alembic, start_embedded
     from primecloud import db
     from primecloud.config import get_settings
     from primecloud.services import billing
@@ -118,7 +118,7 @@ def run(*, accounts: int = 1000, hours: int = 744, repeats: int = 7) -> list[Fig
             connection.execute(text("ANALYZE"))
         progress(f"  {rows:,} usage rows loaded")
         # Measured as the job runs in AWS: the application role, row-level security applying (not narrowed).
-        from localrun.postgres import ensure_app_login
+        from localrun.services.postgres import ensure_app_login
 
         os.environ["DATABASE_URL"] = ensure_app_login(postgres.url)
         db.reset_engine()

@@ -73,7 +73,7 @@ def run(buckets: int = 100, hours: int = 200, repeats: int = 3) -> list[Figure]:
     from sqlalchemy import make_url, text
     from sqlalchemy.orm import Session
 
-    from localrun.postgres import run_alembic, start_embedded
+    from localrun.services.postgres import run_alembic, start_embedded
     from primecloud import db
     from primecloud.config import get_settings
     from primecloud.services.metering import insert_usage

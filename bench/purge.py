@@ -53,7 +53,7 @@ def run(rows: int = 1_000_000, repeats: int = 5) -> list[Figure]:
 
     from sqlalchemy import text
 
-    from localrun.postgres import run_alembic, start_embedded
+    from localrun.services.postgres import run_alembic, start_embedded
     from primecloud import db
     from primecloud.config import get_settings
     from primecloud.jobs import JobStats
@@ -85,7 +85,7 @@ def run(rows: int = 1_000_000, repeats: int = 5) -> list[Figure]:
         # the application role, row-level security applying (not narrowed).
         from sqlalchemy import make_url
 
-        from localrun.postgres import ensure_app_login
+        from localrun.services.postgres import ensure_app_login
 
         app_engine = db.build_engine(settings, url=make_url(ensure_app_login(postgres.url)))
 

@@ -15,7 +15,7 @@ from bench.harness import ROOT, Figure, measure, measure_paired, progress
 def _event(
     method: str, route: str, path_values: dict[str, str], user_id: uuid.UUID, body: Any = None
 ) -> dict[str, Any]:
-    from localrun.events import authorized_event
+    from localrun.gateway.events import authorized_event
 
     return authorized_event(method, route, path_values, str(user_id), body=body)
 
@@ -84,7 +84,7 @@ def _floors(runtime: Any, select_one: Callable[[], object], repeats: int, counte
     (BEGIN, SELECT 1, COMMIT; the round trips they take are in its notes)."""
     from sqlalchemy import text
 
-    from localrun.events import authorized_event
+    from localrun.gateway.events import authorized_event
     from primecloud import db
 
     live_event = authorized_event("GET", "/health/live", {}, str(uuid.uuid4()))
@@ -131,8 +131,8 @@ def run(repeats: int, list_size: int) -> list[Figure]:
     from sqlalchemy.orm import Session
 
     from localrun.invoke import LocalLambda
-    from localrun.moto import bootstrap_aws, start_moto
-    from localrun.postgres import run_alembic, start_embedded
+    from localrun.services.moto import bootstrap_aws, start_moto
+    from localrun.services.postgres import run_alembic, start_embedded
     from localrun.template import load_template
     from primecloud import db
     from primecloud.config import get_settings
@@ -150,7 +150,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
         db.reset_engine()
         run_alembic(postgres.url, "downgrade", "base")
         run_alembic(postgres.url, "upgrade", "head")
-        from localrun.postgres import ensure_app_login
+        from localrun.services.postgres import ensure_app_login
 
         os.environ["DATABASE_URL"] = ensure_app_login(postgres.url)  # as in AWS: row-level security applies
         db.reset_engine()

@@ -73,7 +73,7 @@ def _cmd_routes(args: argparse.Namespace) -> int:
 def _cmd_openapi(args: argparse.Namespace) -> int:
     import time
 
-    from localrun import openapi
+    from localrun.tools import openapi
 
     started = time.perf_counter()
     try:
@@ -99,7 +99,7 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensure_openssh(_: argparse.Namespace) -> int:
-    from localrun.sshd import ensure_openssh
+    from localrun.services.sshd import ensure_openssh
 
     print(ensure_openssh())
     return 0
@@ -113,8 +113,8 @@ def run_dev(argv: Sequence[str]) -> int:
 
 
 def _cmd_check_build(args: argparse.Namespace) -> int:
-    from localrun.build_check import main as check_build
     from localrun.template import load_template
+    from localrun.tools.build_check import main as check_build
 
     return check_build(args.build_dir, load_template(args.template), args.python)
 
@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["dev"]:
         return run_dev(arguments[1:])
     if arguments[:1] == ["add-function"]:
-        from localrun.scaffold import main as add_function_main
+        from localrun.tools.scaffold import main as add_function_main
 
         return add_function_main(arguments[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -72,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
 
     from localrun.gateway import make_server
-    from localrun.moto import bootstrap_aws, start_moto
-    from localrun.postgres import from_env_or_embedded, run_alembic
+    from localrun.services.moto import bootstrap_aws, start_moto
+    from localrun.services.postgres import from_env_or_embedded, run_alembic
 
     LOCAL_DIR.mkdir(exist_ok=True)
     postgres = from_env_or_embedded("DATABASE_URL", LOCAL_DIR / "pgdata", "primecloud")
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     poller = None
     try:
         moto = start_moto(port=args.moto_port)
-        from localrun.sftpgo_stub import SftpGoStub
+        from localrun.services.sftpgo_stub import SftpGoStub
 
         # SftpGo's REST API can't run here: a stub that enforces its documented shapes stands in.
         sftpgo = SftpGoStub(api_key=os.environ.get("SFTPGO_API_KEY", "local-sftpgo-admin-key"))
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         os.environ.update(bootstrap_aws(moto.url))
         run_alembic(postgres.url, "upgrade", "head")  # as the owner; the API as the application role:
-        from localrun.postgres import ensure_app_login
+        from localrun.services.postgres import ensure_app_login
 
         os.environ["DATABASE_URL"] = ensure_app_login(postgres.url)  # row-level security applies, as in AWS
 

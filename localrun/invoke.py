@@ -111,6 +111,10 @@ class LocalLambda:
         for layer_path in reversed(self.template.layer_paths):
             if str(layer_path) not in sys.path:
                 sys.path.insert(0, str(layer_path))
+        # No Lambda service to start a job's function on: the layer's registry gets the local runner.
+        from localrun.job_invoker import install
+
+        install()
 
     def module(self, function_id: str) -> ModuleType:
         """The first container's handler module of ``function_id`` (imported on first use)."""

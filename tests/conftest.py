@@ -16,8 +16,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from localrun.postgres import Postgres, from_env_or_embedded, run_alembic
-from localrun.sshd import SshServer
+from localrun.services.postgres import Postgres, from_env_or_embedded, run_alembic
+from localrun.services.sshd import SshServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def postgres() -> Iterator[Postgres]:
 def database_url(postgres: Postgres) -> Iterator[str]:
     """A migrated database (the owner's URL, for setting data up); the layer's engine points at it
     for the whole session as the application role, so row-level security applies as in AWS."""
-    from localrun.postgres import ensure_app_login
+    from localrun.services.postgres import ensure_app_login
     from primecloud import db
     from primecloud.config import get_settings
 
@@ -85,7 +85,7 @@ def aws_server() -> Iterator[dict[str, str]]:
     Sets AWS_ENDPOINT_URL and friends for the whole session, so every boto3 client the layer
     creates talks to it.
     """
-    from localrun.moto import bootstrap_aws, start_moto
+    from localrun.services.moto import bootstrap_aws, start_moto
 
     server = start_moto(port=0)
     env = bootstrap_aws(server.url)
@@ -179,7 +179,7 @@ def api(gateway_url: str, db: sa.Engine) -> ApiClient:
 @pytest.fixture(scope="session")
 def sshd() -> Iterator[SshServer]:
     """A real OpenSSH sshd on a loopback port (installed with apt-get when missing, as root)."""
-    from localrun.sshd import ensure_openssh, find_sshd, start_sshd
+    from localrun.services.sshd import ensure_openssh, find_sshd, start_sshd
 
     if find_sshd() is None:
         if os.geteuid() != 0:

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from localrun.sftpgo_stub import SftpGoStub
+from localrun.services.sftpgo_stub import SftpGoStub
 
 SFTPGO_API_KEY = "e2e-sftpgo-admin-key"
 # A syntactically valid OpenSSH ed25519 public key line (the blob names its type, as parse_public_key checks).

@@ -170,7 +170,7 @@ def test_get_account_is_two_statements(db: sa.Engine, acme: Tenant) -> None:
 
     Invoked directly: through the gateway, the authorizer's own query would land on the same engine.
     """
-    from localrun.events import authorized_event
+    from localrun.gateway.events import authorized_event
     from localrun.invoke import invoke
     from tests.conftest import count_statements
 

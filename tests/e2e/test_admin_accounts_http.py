@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from localrun.sftpgo_stub import SftpGoStub
+from localrun.services.sftpgo_stub import SftpGoStub
 from primecloud.adapters.tenant_aws import AwsTenantCredentials
 from primecloud.errors import Unavailable
 from primecloud.models.iam import Account

@@ -446,7 +446,7 @@ def test_listing_takes_two_statements(db: sa.Engine, crew: Crew, who: str) -> No
 
     Invoked directly: through the gateway, the authorizer's own query would land on the same engine.
     """
-    from localrun.events import authorized_event
+    from localrun.gateway.events import authorized_event
     from localrun.invoke import invoke
     from tests.conftest import count_statements
 
@@ -722,7 +722,7 @@ def test_create_takes_at_most_three_statements_unless_every_bucket_keys_need_it(
 
     Invoked directly: through the gateway, the authorizer's own query would land on the same engine.
     """
-    from localrun.events import authorized_event
+    from localrun.gateway.events import authorized_event
     from localrun.invoke import invoke
     from tests.conftest import count_statements
 

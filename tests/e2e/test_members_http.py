@@ -69,7 +69,7 @@ def test_every_member_lists_the_members(api: ApiClient, acme: Tenant, role: str)
 
 def test_a_page_of_members_takes_two_statements_whatever_its_size(acme: Tenant, db: sa.Engine) -> None:
     """The access check, then members joined to their users: no statement per member."""
-    from localrun.events import authorized_event
+    from localrun.gateway.events import authorized_event
     from localrun.invoke import invoke
     from tests.conftest import count_statements
 

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from localrun.sftpgo_stub import SftpGoStub, StubError
+from localrun.services.sftpgo_stub import SftpGoStub, StubError
 from primecloud.actor import Actor
 from primecloud.adapters import registry
 from primecloud.config import get_settings

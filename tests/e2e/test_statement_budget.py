@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from localrun.events import authorized_event
+from localrun.gateway.events import authorized_event
 from localrun.invoke import invoke
 from localrun.template import load_template
 from tests.conftest import ROOT, count_statements

@@ -249,7 +249,7 @@ def test_one_statement_beyond_the_tenant_check(
     api: ApiClient, acme: Tenant, day_of_usage: dict[str, uuid.UUID], now_is: Any
 ) -> None:
     """Invoked directly: through the gateway, the authorizer's own query would land on the same engine."""
-    from localrun.events import authorized_event
+    from localrun.gateway.events import authorized_event
     from localrun.invoke import invoke
 
     query = {"from": DAY.isoformat(), "to": (DAY + timedelta(days=2)).isoformat(), "granularity": "hour"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localrun.sftpgo_stub import SftpGoStub
+from localrun.services.sftpgo_stub import SftpGoStub
 from primecloud.adapters import registry
 from primecloud.adapters.crypto import EnvelopeCipher
 from primecloud.adapters.sftpgo import LocalHome

@@ -11,7 +11,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from localrun.sshd import SshServer
+from localrun.services.sshd import SshServer
 from primecloud.adapters.sftp import SftpClient, SftpTarget
 from primecloud.errors import Invalid, NotFound, Unavailable
 

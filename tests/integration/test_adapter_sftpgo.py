@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from localrun.sftpgo_stub import SftpGoStub
+from localrun.services.sftpgo_stub import SftpGoStub
 from primecloud.adapters.sftpgo import LocalHome, S3Home, SftpGoClient, SftpUserNotFound
 from primecloud.errors import Conflict, Invalid, Unavailable
 

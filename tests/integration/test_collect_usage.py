@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from localrun.invoke import LocalLambda
-from localrun.sftpgo_stub import SftpGoStub, StubError
+from localrun.services.sftpgo_stub import SftpGoStub, StubError
 from localrun.template import load_template
 from primecloud import clock
 from primecloud.adapters import registry

@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 import sqlalchemy as sa
 
-from localrun.events import SAMPLE_ACCOUNT_ID, SAMPLE_SESSION_ID, SAMPLE_USER_ID
+from localrun.gateway.events import SAMPLE_ACCOUNT_ID, SAMPLE_SESSION_ID, SAMPLE_USER_ID
 from localrun.invoke import LocalLambda
 from localrun.template import load_template
 

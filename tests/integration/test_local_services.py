@@ -13,8 +13,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from localrun.moto import MotoServer, bootstrap_aws, start_moto
-from localrun.sshd import SshServer
+from localrun.services.moto import MotoServer, bootstrap_aws, start_moto
+from localrun.services.sshd import SshServer
 from tests.conftest import drain_queue
 
 SETTINGS = {"documents_bucket": "primecloud-documents-test", "sender_email": "billing@primecloud.example"}

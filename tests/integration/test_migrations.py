@@ -23,7 +23,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError
 
-from localrun.postgres import Postgres
+from localrun.services.postgres import Postgres
 from primecloud.models import Account, Base, Bucket, UsageRecord, User
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""localrun.build_check: what `make build` verifies in sam build's output before a deploy."""
+"""localrun.tools.build_check: what `make build` verifies in sam build's output before a deploy."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any, cast
 
 import pytest
 
-from localrun import build_check
 from localrun.template import Template
+from localrun.tools import build_check
 
 
 def _template(*function_ids: str) -> Template:

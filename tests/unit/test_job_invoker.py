@@ -1,15 +1,19 @@
-"""Starting a job's function: an asynchronous Lambda invoke of the function the template names."""
+"""Starting a job's function: an asynchronous Lambda invoke of the function the template names, or,
+locally, the invoker the local runtime installs in the registry."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from primecloud.adapters import job_invoker
-from primecloud.adapters.job_invoker import LambdaJobInvoker, local_function_id, parse_function_names
+from localrun.job_invoker import LocalJobInvoker, install, local_function_id
+from primecloud.adapters import job_invoker, registry
+from primecloud.adapters.job_invoker import LambdaJobInvoker, parse_function_names
+from primecloud.config import get_settings
 from primecloud.errors import Unavailable
 
 FUNCTION = "primecloud-PurgeRetentionFunction-AbC123"
@@ -51,3 +55,34 @@ def test_function_names_and_local_ids() -> None:
     }
     assert local_function_id("purge_retention") == "PurgeRetentionFunction"
     assert json.dumps(parse_function_names("")) == "{}"
+
+
+@pytest.fixture
+def job_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Settings read afresh from the environment; the installed local invoker put back afterwards."""
+    installed = registry._local_job_invoker
+    get_settings.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    registry.install_local_job_invoker(installed)
+
+
+def test_the_registry_builds_the_lambda_invoker_from_the_settings(job_settings: pytest.MonkeyPatch) -> None:
+    job_settings.setenv("JOB_INVOKER", "lambda")
+    job_settings.setenv("JOB_FUNCTIONS", f"purge_retention={FUNCTION}")
+    invoker = registry.job_invoker()
+    assert isinstance(invoker, LambdaJobInvoker)
+    assert invoker.function_names == {"purge_retention": FUNCTION}
+
+
+def test_the_local_invoker_is_the_one_the_local_runtime_installs(job_settings: pytest.MonkeyPatch) -> None:
+    """The layer never imports localrun: without an installed invoker, local runs are unavailable."""
+    job_settings.setenv("JOB_INVOKER", "local")
+    registry.install_local_job_invoker(None)
+    with pytest.raises(Unavailable, match="JOB_INVOKER=lambda"):
+        registry.job_invoker()
+    install()
+    assert isinstance(registry.job_invoker(), LocalJobInvoker)
+    registry.reset()  # forgets built adapters, not what the local runtime installed
+    assert isinstance(registry.job_invoker(), LocalJobInvoker)

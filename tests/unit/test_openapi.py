@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from localrun import openapi
 from localrun.gateway import Gateway, GatewayServer, HttpRequest, serve_in_thread
 from localrun.template import DEFAULT_TEMPLATE, Route, Template, load_template
+from localrun.tools import openapi
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / openapi.OPENAPI_FILE

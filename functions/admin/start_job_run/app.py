@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Depends, Response
 
 from primecloud import clock
-from primecloud.adapters.job_invoker import default_job_invoker
+from primecloud.adapters import registry
 from primecloud.api import UserContext, accepted, app_for, platform_admin_access
 from primecloud.schemas.jobs import JobRunOut, JobRunStart
 from primecloud.services import job_admin
@@ -26,7 +26,7 @@ def start_job_run(
     ctx: Annotated[UserContext, Depends(platform_admin_access)],
     body: JobRunStart | None = None,
 ) -> Response[JobRunOut]:
-    run = job_admin.start(ctx.session, ctx.actor, job, body or JobRunStart(), default_job_invoker(), now=clock.now())
+    run = job_admin.start(ctx.session, ctx.actor, job, body or JobRunStart(), registry.job_invoker(), now=clock.now())
     return accepted(run)
 
 

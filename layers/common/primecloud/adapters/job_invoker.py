@@ -3,8 +3,9 @@
 - ``LambdaJobInvoker``: an asynchronous Lambda invoke (``InvocationType=Event``) of the job's
   function, named in ``JOB_FUNCTIONS`` (``"run_billing=<name or ARN>,purge_retention=..."``; the
   template passes each job function's name and allows ``lambda:InvokeFunction`` on those only).
-- ``LocalJobInvoker``: no Lambda service locally, so the function runs in a thread of this
-  process through the local runtime (``localrun``), exactly as the local gateway runs it.
+- Locally there is no Lambda service: the local runtime installs its own invoker in the registry
+  (``registry.install_local_job_invoker``), which runs the function in a thread of the process.
+  ``registry.job_invoker()`` picks one of the two.
 
 The event is what ``primecloud.jobs.scheduled_job_handler`` reads for a manual run:
 ``{"trigger": "manual", "params": {...}, "run_id": "<the job_runs row made up front>"}``.
@@ -13,7 +14,6 @@ The event is what ``primecloud.jobs.scheduled_job_handler`` reads for a manual r
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Protocol
@@ -72,50 +72,3 @@ def _lambda_client(region: str | None, timeout_seconds: float) -> Any:
 
     config = Config(connect_timeout=timeout_seconds, read_timeout=timeout_seconds, retries={"max_attempts": 2})
     return boto3.client("lambda", region_name=region, config=config)
-
-
-def local_function_id(job: str) -> str:
-    """The template's logical id of a job's function: purge_retention -> PurgeRetentionFunction."""
-    return "".join(part.capitalize() for part in job.split("_")) + "Function"
-
-
-class LocalJobInvoker:
-    """Runs the job's handler in a background thread through the local runtime (development, tests)."""
-
-    def start(self, job: str, event: Mapping[str, Any]) -> None:
-        runtime = _local_runtime()
-        function_id = local_function_id(job)
-
-        def run() -> None:
-            try:
-                result = runtime.invoke(function_id, dict(event))
-                logger.info("local job finished", extra={"job": job, "result": result})
-            except Exception:
-                logger.exception("local job failed", extra={"job": job})
-
-        threading.Thread(target=run, name=f"job-{job}", daemon=True).start()
-
-
-@lru_cache(maxsize=1)
-def _local_runtime() -> Any:
-    try:
-        from localrun.invoke import LocalLambda
-        from localrun.template import DEFAULT_TEMPLATE, load_template
-    except ImportError as exc:  # the local runtime is not deployed
-        raise Unavailable("The local job runner is not available here; set JOB_INVOKER=lambda.") from exc
-    return LocalLambda(load_template(DEFAULT_TEMPLATE))
-
-
-def default_job_invoker() -> JobInvoker:
-    """The invoker the settings choose (JOB_INVOKER; unset: local for local/test, else Lambda)."""
-    from primecloud.config import get_settings
-
-    settings = get_settings()
-    kind = settings.job_invoker or ("local" if settings.environment in ("local", "test") else "lambda")
-    if kind == "local":
-        return LocalJobInvoker()
-    return LambdaJobInvoker(
-        parse_function_names(settings.job_functions),
-        region=None,
-        timeout_seconds=settings.outbound_timeout_seconds,
-    )

@@ -7,6 +7,7 @@ environment between cases).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from primecloud.errors import Unavailable
 
 if TYPE_CHECKING:
     from primecloud.adapters.crypto import EnvelopeCipher
+    from primecloud.adapters.job_invoker import JobInvoker
     from primecloud.adapters.queue import MessageQueue
     from primecloud.adapters.sftpgo import SftpGoClient
     from primecloud.adapters.storage import ObjectStorage, TenantCredentials
@@ -109,7 +111,36 @@ def password_reset_queue() -> MessageQueue:
     return Queue(url)
 
 
+# Installed by the local runtime (localrun): there is no Lambda service to start a job's function on.
+_local_job_invoker: Callable[[], JobInvoker] | None = None
+
+
+def install_local_job_invoker(factory: Callable[[], JobInvoker] | None) -> None:
+    """The invoker ``job_invoker()`` builds for JOB_INVOKER=local (``None`` removes it). The local
+    runtime installs its own here, so the layer never imports development code."""
+    global _local_job_invoker
+    _local_job_invoker = factory
+
+
+def job_invoker() -> JobInvoker:
+    """How a job's function is started (JOB_INVOKER; unset: local for local/test, else Lambda).
+    Built on each call, from the current settings; the Lambda client underneath is cached."""
+    from primecloud.adapters.job_invoker import LambdaJobInvoker, parse_function_names
+
+    settings = get_settings()
+    kind = settings.job_invoker or ("local" if settings.environment in ("local", "test") else "lambda")
+    if kind == "local":
+        if _local_job_invoker is None:
+            raise Unavailable("The local job runner is not available here; set JOB_INVOKER=lambda.")
+        return _local_job_invoker()
+    return LambdaJobInvoker(
+        parse_function_names(settings.job_functions),
+        region=None,
+        timeout_seconds=settings.outbound_timeout_seconds,
+    )
+
+
 def reset() -> None:
-    """Forget every built adapter (after the environment changed)."""
+    """Forget every built adapter (after the environment changed); an installed local job invoker stays."""
     for factory in (storage, tenant_credentials, crypto, sftpgo, password_reset_queue):
         factory.cache_clear()

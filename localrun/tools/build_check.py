@@ -23,7 +23,7 @@ from localrun.template import Template
 # Lambda's quota: a function and all its layers, unzipped (262,144,000 bytes).
 UNZIPPED_LIMIT_BYTES = 262_144_000
 LAYER_ID = "CommonLayer"
-LAYER_PACKAGE = Path(__file__).resolve().parents[1] / "layers" / "common" / "primecloud"
+LAYER_PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "common" / "primecloud"
 
 # Imports every handler directory given on argv the way Lambda would (its dir, then the layer, first
 # on sys.path; "app" as the module name), each after the previous one is forgotten.

@@ -56,7 +56,7 @@ PUBLIC_KEY_TYPES = {
 def find_spec() -> Path:
     """``$SFTPGO_OPENAPI_SPEC``, else ``reference/`` in this repository or beside it (``../shared``)."""
     configured = os.environ.get("SFTPGO_OPENAPI_SPEC")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # the repository
     candidates = [Path(configured)] if configured else []
     candidates += [root / "reference" / SPEC_NAME, root.parent / "shared" / "reference" / SPEC_NAME]
     for candidate in candidates:
@@ -629,7 +629,7 @@ class SftpGoStub:
 
 
 def main() -> None:
-    """``python -m localrun.sftpgo_stub [port]``: serve until interrupted."""
+    """``python -m localrun.services.sftpgo_stub [port]``: serve until interrupted."""
     import sys
 
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8080

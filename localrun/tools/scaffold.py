@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from localrun.events import http_event, write_event
+from localrun.gateway.events import http_event, write_event
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 ANCHOR = "  # ---------------------------------------------------------------- scheduled jobs"
 
