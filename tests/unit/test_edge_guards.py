@@ -240,3 +240,23 @@ def test_database_errors_never_carry_the_statements_values() -> None:
 
     engine = db.build_engine(url=sa.make_url("postgresql+pg8000://nobody@127.0.0.1:9/nothing"), poolclass=sa.NullPool)
     assert engine.hide_parameters is True
+
+
+# --- the database fails in the middle of a request -------------------------------------------------
+
+
+def test_a_database_outage_inside_a_route_is_503_with_retry_after() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    app = api.App("outage")
+
+    @app.get("/v1/outage")
+    def outage() -> dict[str, str]:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    response = app.handler(_event("GET", "/v1/outage", None), _LambdaContext())  # type: ignore[arg-type]
+
+    assert response["statusCode"] == 503, response
+    assert response["headers"]["Retry-After"] == "5"
+    problem = json.loads(response["body"])
+    assert problem["type"].endswith("/unavailable") and problem["detail"] == "The database is unavailable."

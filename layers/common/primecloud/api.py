@@ -252,9 +252,11 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
             )
         if _is_database_outage(exc):
             logger.warning("database unavailable", extra={"error": type(exc).__name__})
-            return problem_response(
+            outage = problem_response(
                 503, Unavailable.slug, Unavailable.title, "The database is unavailable.", request_id=request_id_of(app)
             )
+            outage.headers.update(_RETRY_SOON)  # like the authorizer's outage answer: a retry may work soon
+            return outage
         logger.exception("unhandled error")
         return problem_response(
             500, "internal", "Internal error", "An unexpected error occurred.", request_id=request_id_of(app)
