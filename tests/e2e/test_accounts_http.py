@@ -418,3 +418,22 @@ def test_owner_only_routes_refuse_api_keys(api: ApiClient, acme: Tenant, db: sa.
     assert_problem(api.delete(url, token=raw), 403, "forbidden")
     # while a key with the scope may change the account's details
     assert api.patch(url, token=raw, json={"name": "Via key"}).status == 200
+
+
+def test_money_terms_change_only_in_a_signed_in_session(api: ApiClient, acme: Tenant, db: sa.Engine) -> None:
+    with Session(db) as session, session.begin():
+        owner = session.get_one(User, acme.members["owner"].user_id)
+        raw, _ = make_api_key(session, session.get_one(Account, acme.account_id), owner.id, ["account:write"])
+        before = session.get_one(Account, acme.account_id)
+        name, currency, tax_rate = before.name, before.currency, before.tax_rate
+    url = f"/v1/accounts/{acme.account_id}"
+    for change in ({"tax_rate": "0.19"}, {"currency": "USD"}, {"name": "Renamed", "tax_rate": "0.05"}):
+        body = assert_problem(api.patch(url, token=raw, json=change), 403, "forbidden")
+        assert "signed-in session" in body["detail"], body
+    account = load_account(db, acme.account_id)
+    assert (account.name, account.currency, account.tax_rate) == (name, currency, tax_rate)
+    assert audit_entries(db, "account.update") == []
+    # the same change by the owner in person goes through
+    r = api.patch(url, token=acme.token("owner"), json={"tax_rate": "0.05"})
+    assert r.status == 200, r
+    assert load_account(db, acme.account_id).tax_rate == Decimal("0.05")

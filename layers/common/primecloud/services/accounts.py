@@ -16,7 +16,7 @@ from primecloud import clock
 from primecloud.access import require_signed_in_owner
 from primecloud.actor import Actor
 from primecloud.config import Settings
-from primecloud.errors import Conflict, NotFound
+from primecloud.errors import Conflict, Forbidden, NotFound
 from primecloud.models.billing import UsageRecord
 from primecloud.models.enums import AccountRole, AccountStatus
 from primecloud.models.iam import Account, AccountMember
@@ -170,6 +170,7 @@ def _insert_with_unique_slug(session: Session, name: str, **fields: Any) -> Acco
 
 
 _UPDATABLE = ("name", "billing_email", "currency", "tax_rate", "settings")
+_MONEY_TERMS = frozenset({"currency", "tax_rate"})
 
 
 def update(session: Session, actor: Actor, account: Account, my_role: str, req: AccountUpdate) -> AccountDetails:
@@ -177,6 +178,9 @@ def update(session: Session, actor: Actor, account: Account, my_role: str, req: 
     changes = {name: getattr(req, name) for name in _UPDATABLE if name in req.model_fields_set}
     old = {name: getattr(account, name) for name, value in changes.items() if getattr(account, name) != value}
     new = {name: changes[name] for name in old}
+    if actor.api_key_id is not None and (money := sorted(_MONEY_TERMS.intersection(new))):
+        # Money terms change only by a person: a key is a narrower credential than its creator.
+        raise Forbidden(f"Changing {' and '.join(money)} needs a signed-in session, not an API key.")
     if new:
         for name, value in new.items():
             setattr(account, name, value)
