@@ -136,7 +136,7 @@ DEMO_PRICES = (
 
 def seed_prices(session: Session) -> None:
     """The price list (GET /v1/pricing), created once per metric; later versions come from PUT /v1/admin/pricing."""
-    from primecloud.services.pricing import seed_defaults
+    from primecloud.services.billing.pricing import seed_defaults
 
     seed_defaults(session, DEMO_PRICES, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
 

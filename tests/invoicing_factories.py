@@ -127,7 +127,7 @@ def issue_invoice(
     """An issued invoice (documents in the documents bucket); returns its id and number."""
     from primecloud import clock
     from primecloud.adapters.documents import S3Documents
-    from primecloud.services import invoicing
+    from primecloud.services.billing import invoicing
 
     with Session(engine, expire_on_commit=False) as session, session.begin():
         invoice = draft_invoice(session, account_id, lines, kind=kind, period=period, order_id=order_id)

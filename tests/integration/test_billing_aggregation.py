@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from primecloud.models.billing import UsageRecord
 from primecloud.models.storage import Bucket
-from primecloud.services import billing
+from primecloud.services.billing import aggregation
 from tests.factories import make_account, make_user
 from tests.fixtures.billing_month import PERIOD_END, PERIOD_START, hour
 
@@ -71,9 +71,9 @@ def test_storage_aggregation_matches_the_reference_for_every_shape(db: sa.Engine
             accounts[name] = account.id
 
     with Session(db) as session:
-        whole = billing.aggregate_usage(session, PERIOD_START, PERIOD_END)
+        whole = aggregation.aggregate_usage(session, PERIOD_START, PERIOD_END)
         as_of = hour(300) + timedelta(minutes=20)  # mid-month, between two samples of "with gaps"
-        cut = billing.aggregate_usage(session, PERIOD_START, PERIOD_END, as_of=as_of)
+        cut = aggregation.aggregate_usage(session, PERIOD_START, PERIOD_END, as_of=as_of)
 
     for name, samples in SHAPES.items():
         usage = whole[accounts[name]]["storage_bytes"]
@@ -106,7 +106,7 @@ def test_counters_are_summed_and_other_periods_and_accounts_left_out(db: sa.Engi
                     )
                 )
     with Session(db) as session:
-        usage = billing.aggregate_usage(session, PERIOD_START, PERIOD_END, account_id=mine.id)
+        usage = aggregation.aggregate_usage(session, PERIOD_START, PERIOD_END, account_id=mine.id)
     assert list(usage) == [mine.id]
     requests = usage[mine.id]["api_requests"]
     assert (requests.quantity, requests.to_period_end, requests.samples) == (Decimal(30), Decimal(30), 3)

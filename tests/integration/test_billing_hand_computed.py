@@ -23,7 +23,7 @@ from primecloud import clock, money
 from primecloud.adapters.email import Email
 from primecloud.models.billing import CustomerInvoice, Invoice, Subscription, UsageRecord
 from primecloud.models.system import AuditLog, JobRun, Notification
-from primecloud.services import billing, rating
+from primecloud.services.billing import aggregation, drafts, monthly_run, rating
 from tests.factories import make_account, make_user
 from tests.fixtures.billing_month import (
     BILLED_ROWS,
@@ -171,11 +171,13 @@ def test_the_hand_computed_month_is_invoiced_to_the_cent(
 
 def test_rerunning_the_period_changes_nothing(db: sa.Engine, at_run_time: datetime) -> None:
     make_billing_month(db)
-    first = billing.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer())
+    first = monthly_run.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer())
     assert first.counts["accounts_billed"] == 1
     before = snapshot(db)
 
-    second = billing.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT + timedelta(hours=1), mailer=RecordingMailer())
+    second = monthly_run.run_billing(
+        PERIOD_START, PERIOD_END, now=RUN_AT + timedelta(hours=1), mailer=RecordingMailer()
+    )
 
     assert second.counts == {"accounts_billed": 0, "accounts_skipped": 1, "accounts_failed": 0}
     assert second.total_amounts == {}
@@ -193,14 +195,14 @@ def _usage_account(engine: sa.Engine, gib: int, *, tax_rate: str = "0") -> uuid.
 def test_two_runs_started_at_once_make_one_invoice_per_account(db: sa.Engine, priced: None) -> None:
     accounts = [_usage_account(db, gib) for gib in (10, 20, 30, 40)]
     barrier = threading.Barrier(2)
-    results: list[billing.BillingRun] = []
+    results: list[monthly_run.BillingRun] = []
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
             barrier.wait()
             # straight into run_billing, past the job's advisory lock: per-account safety on its own
-            results.append(billing.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer()))
+            results.append(monthly_run.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer()))
         except BaseException as exc:
             errors.append(exc)
 
@@ -262,7 +264,7 @@ def test_one_failing_account_does_not_stop_the_others(db: sa.Engine, priced: Non
                 current_period_end=PERIOD_END,
             )
         )
-    run = billing.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer())
+    run = monthly_run.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer())
     assert run.counts == {"accounts_billed": 1, "accounts_skipped": 0, "accounts_failed": 1, "invoice_lines": 1}
     assert [subject for subject, _error in run.failures] == [str(broken)]
     assert "USD" in run.failures[0][1]
@@ -318,7 +320,7 @@ def test_subscription_only_zero_and_informational_accounts(db: sa.Engine, priced
                 current_period_end=PERIOD_END + timedelta(days=30),
             )
         )
-    run = billing.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer())
+    run = monthly_run.run_billing(PERIOD_START, PERIOD_END, now=RUN_AT, mailer=RecordingMailer())
     # object counts alone and a subscription starting after the period put nobody on the list
     assert (run.counts["accounts_billed"], run.counts["accounts_skipped"]) == (2, 0)
     by_account = {invoice.account_id: invoice for invoice in invoices(db)}
@@ -333,10 +335,14 @@ def test_subscription_only_zero_and_informational_accounts(db: sa.Engine, priced
 
 MONEY_PATH_MODULES = [
     "money.py",
-    "services/billing.py",
-    "services/rating.py",
-    "services/pricing.py",
-    "services/invoicing.py",
+    "services/billing/periods.py",
+    "services/billing/aggregation.py",
+    "services/billing/drafts.py",
+    "services/billing/monthly_run.py",
+    "services/billing/upcoming.py",
+    "services/billing/rating.py",
+    "services/billing/pricing.py",
+    "services/billing/invoicing.py",
 ]
 
 
@@ -363,7 +369,7 @@ def test_a_float_is_refused_in_money_arithmetic() -> None:
 def test_rating_and_billing_are_typed_decimal() -> None:
     hints = typing.get_type_hints(rating.rate)
     assert hints["units"] is Decimal and hints["return"] is rating.Rated
-    for cls in (rating.Rated, rating.TierCharge, rating.Tier, billing.DraftLine, billing.MetricUsage):
+    for cls in (rating.Rated, rating.TierCharge, rating.Tier, drafts.DraftLine, aggregation.MetricUsage):
         for name, hint in typing.get_type_hints(cls).items():
             assert hint is not float and "float" not in str(hint), (cls, name, hint)
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from primecloud.services.rating import Price, Tier, rate, to_units
+from primecloud.services.billing.rating import Price, Tier, rate, to_units
 
 D = Decimal
 

@@ -21,7 +21,8 @@ from primecloud.errors import Unavailable
 from primecloud.jobs import JobStats
 from primecloud.models.billing import Invoice
 from primecloud.models.iam import Account
-from primecloud.services import dunning, suspension
+from primecloud.services import suspension
+from primecloud.services.billing import dunning
 from tests.conftest import ApiClient
 from tests.dunning_factories import audit_rows, invoice_row, make_open_invoice, notification_rows
 from tests.e2e.test_access_keys import create_key, iam_key_status, key_row

@@ -27,7 +27,7 @@ from primecloud import clock
 from primecloud.models.billing import Invoice
 from primecloud.models.iam import Account
 from primecloud.models.storage import SftpUser
-from primecloud.services import invoicing
+from primecloud.services.billing import invoicing
 from tests.conftest import ROOT, ApiClient
 from tests.dunning_factories import audit_rows, invoice_row, notification_rows, sent_emails
 from tests.e2e.sftp_support import sftpgo_stub  # noqa: F401 - a fixture

@@ -24,7 +24,7 @@ from primecloud.config import Settings
 from primecloud.errors import Conflict, Unavailable
 from primecloud.models.billing import CustomerInvoice, Invoice, InvoiceNumberSequence
 from primecloud.models.system import AuditLog, Notification
-from primecloud.services import invoicing
+from primecloud.services.billing import invoicing
 from tests.factories import make_tenant
 from tests.invoicing_factories import LineSpec, draft_invoice, set_tax_rate
 
@@ -400,7 +400,7 @@ def test_demo_seed_adds_the_vps_plans_once(db: sa.Engine) -> None:
     ],
 )
 def test_a_subscription_period_is_one_calendar_month(start: datetime, end: datetime) -> None:
-    from primecloud.services.orders import add_month
+    from primecloud.services.billing.orders import add_month
 
     assert add_month(start) == end
 

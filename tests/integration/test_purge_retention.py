@@ -413,7 +413,7 @@ def test_purge_deletes_exactly_what_is_past_retention(db: sa.Engine, sftpgo: Sft
 
 
 def test_row_kinds_go_in_short_batches_over_page_ranges(db: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from primecloud.services import retention
+    from primecloud.services.retention import rows
 
     with db.begin() as connection:
         connection.execute(
@@ -423,8 +423,8 @@ def test_row_kinds_go_in_short_batches_over_page_ranges(db: sa.Engine, monkeypat
                 " FROM generate_series(1, 3000) g"
             )
         )
-    monkeypatch.setattr(retention, "FIRST_BATCH_PAGES", 1)
-    monkeypatch.setattr(retention, "TARGET_BATCH_SECONDS", 0.0)  # never grow: one page per transaction
+    monkeypatch.setattr(rows, "FIRST_BATCH_PAGES", 1)
+    monkeypatch.setattr(rows, "TARGET_BATCH_SECONDS", 0.0)  # never grow: one page per transaction
     stats = purge_job()
     assert stats["counts"]["rate_limits"] == 2000
     assert stats["transactions"] > 10
@@ -433,7 +433,7 @@ def test_row_kinds_go_in_short_batches_over_page_ranges(db: sa.Engine, monkeypat
 
 
 def test_usage_retention_counts_calendar_months() -> None:
-    from primecloud.services.retention import months_before
+    from primecloud.services.retention.rules import months_before
 
     assert months_before(datetime(2026, 3, 31, 4, 0, tzinfo=UTC), 1) == datetime(2026, 2, 28, 4, 0, tzinfo=UTC)
     assert months_before(datetime(2026, 1, 15, tzinfo=UTC), 24) == datetime(2024, 1, 15, tzinfo=UTC)

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from primecloud.adapters.email import Email
 from primecloud.models.billing import Invoice, Order, Subscription
 from primecloud.money import round_money
-from primecloud.services import billing
-from primecloud.services.subscription_terms import cancellation_end, charged_part
+from primecloud.services.billing import monthly_run
+from primecloud.services.billing.subscription_terms import cancellation_end, charged_part
 from tests.factories import make_account, make_user
 
 SEP, OCT, NOV, DEC = (datetime(2026, month, 1, tzinfo=UTC) for month in (9, 10, 11, 12))
@@ -35,7 +35,7 @@ class _Mailer:
 
 
 def _subscription(*, ordered: bool, start: datetime, price: str = "31.00") -> Subscription:
-    from primecloud.services.subscription_terms import add_month
+    from primecloud.services.billing.subscription_terms import add_month
 
     return Subscription(
         account_id=None,
@@ -110,8 +110,8 @@ def test_the_run_that_reaches_a_cancelled_subscriptions_end_bills_its_part_and_c
         session.add(subscription)
     assert subscription.current_period_end == NOV
 
-    billing.run_billing(OCT, NOV, now=datetime(2026, 11, 1, 2, tzinfo=UTC), mailer=_Mailer())
-    billing.run_billing(NOV, DEC, now=datetime(2026, 12, 1, 2, tzinfo=UTC), mailer=_Mailer())
+    monthly_run.run_billing(OCT, NOV, now=datetime(2026, 11, 1, 2, tzinfo=UTC), mailer=_Mailer())
+    monthly_run.run_billing(NOV, DEC, now=datetime(2026, 12, 1, 2, tzinfo=UTC), mailer=_Mailer())
 
     with Session(db) as session:
         invoices = session.scalars(sa.select(Invoice).where(Invoice.kind == "usage")).all()

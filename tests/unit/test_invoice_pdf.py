@@ -12,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 
 from primecloud.models.billing import InvoiceLine
-from primecloud.services import invoicing
+from primecloud.services.billing import invoicing
 
 NOW = datetime(2026, 3, 15, 10, 30, tzinfo=UTC)
 GREEK, CYRILLIC, CJK, ARABIC, HANGUL = "Ωμέγα", "Привет", "東京", "مرحبا", "서울"

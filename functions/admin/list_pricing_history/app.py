@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from primecloud.api import Cursor, Limit, UserContext, app_for, platform_admin_access
 from primecloud.schemas.common import Page
 from primecloud.schemas.pricing import PricingHistoryOut
-from primecloud.services import pricing
+from primecloud.services.billing import pricing
 
 app = app_for(__name__)
 

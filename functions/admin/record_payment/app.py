@@ -9,7 +9,7 @@ from primecloud import clock
 from primecloud.adapters.email import default_mailer
 from primecloud.api import UserContext, app_for, created, platform_admin_access
 from primecloud.schemas.invoices import PaymentCreate, PaymentRecorded
-from primecloud.services import payments
+from primecloud.services.billing import payments
 
 app = app_for(__name__, idempotent=True)
 

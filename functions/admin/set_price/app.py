@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Depends, Response
 from primecloud import clock
 from primecloud.api import UserContext, app_for, created, platform_admin_access
 from primecloud.schemas.pricing import PriceVersionIn, PriceVersionOut
-from primecloud.services import pricing
+from primecloud.services.billing import pricing
 
 app = app_for(__name__)
 

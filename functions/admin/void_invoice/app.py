@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Depends
 from primecloud import clock
 from primecloud.api import UserContext, app_for, platform_admin_access
 from primecloud.schemas.invoices import InvoiceSummary
-from primecloud.services import payments
+from primecloud.services.billing import payments
 
 app = app_for(__name__)
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Depends
 
 from primecloud.api import AccountContext, account_access, app_for
 from primecloud.schemas.invoices import InvoiceDetail
-from primecloud.services import invoices
+from primecloud.services.billing import invoices
 
 app = app_for(__name__)
 

@@ -10,7 +10,7 @@ from primecloud.adapters.documents import default_documents
 from primecloud.api import AccountContext, account_access, app_for
 from primecloud.config import get_settings
 from primecloud.schemas.invoices import InvoiceDocumentLink
-from primecloud.services import invoices
+from primecloud.services.billing import invoices
 
 app = app_for(__name__)
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Depends
 from primecloud import clock
 from primecloud.api import AccountContext, account_access, app_for
 from primecloud.schemas.billing import UpcomingInvoiceOut
-from primecloud.services import billing
+from primecloud.services.billing import upcoming
 
 app = app_for(__name__)
 
@@ -18,7 +18,7 @@ def get_upcoming_invoice(
     account_id: UUID,
     ctx: Annotated[AccountContext, Depends(account_access("admin", "billing:read"))],
 ) -> UpcomingInvoiceOut:
-    return billing.upcoming_invoice_out(ctx.session, ctx.account, now=clock.now())
+    return upcoming.upcoming_invoice_out(ctx.session, ctx.account, now=clock.now())
 
 
 lambda_handler = app.handler

@@ -10,7 +10,7 @@ from primecloud.api import AccountContext, Cursor, Limit, account_access, app_fo
 from primecloud.enums import InvoiceStatus
 from primecloud.schemas.common import Page
 from primecloud.schemas.invoices import InvoiceSummary
-from primecloud.services import invoices
+from primecloud.services.billing import invoices
 
 app = app_for(__name__)
 

@@ -15,7 +15,7 @@ def work_for(params: dict[str, Any]) -> Callable[[JobStats], None]:
         from primecloud.adapters.email import default_mailer
         from primecloud.config import get_settings
         from primecloud.db import unit_of_work
-        from primecloud.services import dunning
+        from primecloud.services.billing import dunning
 
         dunning.check_overdue(
             stats,

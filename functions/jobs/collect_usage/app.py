@@ -15,29 +15,18 @@ ACCOUNTS_PER_MESSAGE = 25
 
 def work_for(params: dict[str, Any]):  # type: ignore[no-untyped-def]
     def work(stats: JobStats) -> None:
-        from sqlalchemy import select
-
         from primecloud import clock
         from primecloud.adapters.queue import Queue
         from primecloud.config import get_settings
         from primecloud.db import unit_of_work
-        from primecloud.enums import AccountStatus
-        from primecloud.models.iam import Account
-        from primecloud.services.metering import hour_of
+        from primecloud.services.metering import hour_of, metered_account_ids
 
         settings = get_settings()
         if not settings.usage_queue_url:
             raise RuntimeError("USAGE_QUEUE_URL is not set")
         period_start = hour_of(clock.now())
         with unit_of_work() as session:
-            account_ids = [
-                str(account_id)
-                for account_id in session.scalars(
-                    select(Account.id)
-                    .where(Account.status != AccountStatus.CLOSED.value, Account.deleted_at.is_(None))
-                    .order_by(Account.id)
-                )
-            ]
+            account_ids = [str(account_id) for account_id in metered_account_ids(session)]
         run_id = str(stats.run_id) if stats.run_id else None
         messages = [
             {"account_ids": list(chunk), "period_start": period_start.isoformat(), "run_id": run_id}

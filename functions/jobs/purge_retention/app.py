@@ -22,12 +22,12 @@ def work_for(params: dict[str, Any]) -> Callable[[JobStats], None]:
         from primecloud.adapters import registry
         from primecloud.config import get_settings
         from primecloud.db import get_engine
-        from primecloud.services import retention
+        from primecloud.services.retention import purge
 
-        backends = retention.Backends(
+        backends = purge.Backends(
             storage=registry.storage, credentials=registry.tenant_credentials, sftpgo=registry.sftpgo
         )
-        retention.run(get_engine(), backends, stats, now=clock.now(), settings=get_settings(), dry_run=options.dry_run)
+        purge.run(get_engine(), backends, stats, now=clock.now(), settings=get_settings(), dry_run=options.dry_run)
 
     return work
 

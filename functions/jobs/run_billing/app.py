@@ -15,16 +15,16 @@ from primecloud.jobs import JobStats, scheduled_job_handler
 def work_for(params: dict[str, Any]):  # type: ignore[no-untyped-def]
     def work(stats: JobStats) -> None:
         from primecloud import clock
-        from primecloud.services import billing
+        from primecloud.services.billing import monthly_run, periods
 
         now = clock.now()
         period = params.get("period")
         if period:
-            period_start, period_end = billing.month_period(str(period))
+            period_start, period_end = periods.month_period(str(period))
         else:
-            period_start, period_end = billing.previous_month(now)
+            period_start, period_end = periods.previous_month(now)
         stats.details["period"] = f"{period_start:%Y-%m}"
-        result = billing.run_billing(period_start, period_end, now=now)
+        result = monthly_run.run_billing(period_start, period_end, now=now)
         for name, count in result.counts.items():
             stats.add(name, count)
         for subject, error in result.failures:

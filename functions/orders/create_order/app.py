@@ -9,7 +9,7 @@ from primecloud import clock
 from primecloud.adapters.documents import default_documents
 from primecloud.api import AccountContext, account_access, app_for, created
 from primecloud.schemas.orders import OrderCreate, OrderOut
-from primecloud.services import orders
+from primecloud.services.billing import orders
 
 app = app_for(__name__, idempotent=True)
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Depends
 
 from primecloud.api import PublicContext, app_for, public_access
 from primecloud.schemas.orders import VpsPlanList
-from primecloud.services import orders
+from primecloud.services.billing import orders
 
 app = app_for(__name__)
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from primecloud import clock
 from primecloud.api import PublicContext, app_for, public_access
 from primecloud.schemas.pricing import PriceList
-from primecloud.services import pricing
+from primecloud.services.billing import pricing
 
 app = app_for(__name__)
 

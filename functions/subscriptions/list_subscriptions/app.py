@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Depends
 from primecloud.api import AccountContext, Cursor, Limit, account_access, app_for
 from primecloud.schemas.common import Page
 from primecloud.schemas.orders import SubscriptionOut
-from primecloud.services import orders
+from primecloud.services.billing import orders
 
 app = app_for(__name__)
 

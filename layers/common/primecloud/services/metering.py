@@ -175,6 +175,19 @@ class _Observed:
     sftp_bytes: int | None
 
 
+def metered_account_ids(session: Session) -> list[UUID]:
+    """The accounts collect_usage sends to its workers: every one not closed (suspended ones still store data)."""
+    from primecloud.models.iam import Account
+
+    return list(
+        session.scalars(
+            select(Account.id)
+            .where(Account.status != AccountStatus.CLOSED.value, Account.deleted_at.is_(None))
+            .order_by(Account.id)
+        )
+    )
+
+
 def _targets(session: Session, account_ids: Sequence[UUID]) -> list[_Account]:
     """The accounts still metered (not closed or deleted), their live buckets and local-home SFTP users."""
     from primecloud.models.iam import Account

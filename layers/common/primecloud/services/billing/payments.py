@@ -26,7 +26,8 @@ from primecloud.models.billing import Invoice, Order, Transaction
 from primecloud.models.iam import Account
 from primecloud.money import minor_units, round_money
 from primecloud.schemas.invoices import InvoiceSummary, PaymentCreate, PaymentRecorded, TransactionOut
-from primecloud.services import audit, invoices, notifications, orders
+from primecloud.services import audit, notifications
+from primecloud.services.billing import invoices, orders
 
 PAYABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value, InvoiceStatus.UNCOLLECTIBLE.value)
 VOIDABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value)

@@ -26,8 +26,9 @@ from primecloud.money import invoice_totals, round_money
 from primecloud.pagination import paginate
 from primecloud.schemas.common import Page
 from primecloud.schemas.orders import OrderCreate, OrderOut, SubscriptionOut, VpsPlanList, VpsPlanOut
-from primecloud.services import audit, invoicing
-from primecloud.services.subscription_terms import add_month
+from primecloud.services import audit
+from primecloud.services.billing import invoicing
+from primecloud.services.billing.subscription_terms import add_month
 
 if TYPE_CHECKING:
     from primecloud.adapters.documents import DocumentStore
@@ -260,7 +261,7 @@ def cancel_subscription(session: Session, actor: Actor, account: Account, subscr
         raise NotFound("No such subscription.")
     if subscription.status == SubscriptionStatus.CANCELLED or subscription.cancel_at_period_end:
         raise Conflict("This subscription is already cancelled.")
-    from primecloud.services.subscription_terms import cancellation_end
+    from primecloud.services.billing.subscription_terms import cancellation_end
 
     subscription.cancel_at_period_end = True
     subscription.current_period_end = cancellation_end(subscription, clock.now())

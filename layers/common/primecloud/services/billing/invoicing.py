@@ -120,7 +120,7 @@ def format_rate(rate: Decimal) -> str:
 
 # The PDF's fonts ship in the layer (primecloud/fonts, licenses beside them; docs/billing.md): DejaVu
 # Sans for Latin, Greek, Cyrillic, Arabic and Hebrew; WenQuanYi Micro Hei for what it lacks (CJK, Hangul).
-FONTS_DIR = Path(__file__).resolve().parents[1] / "fonts"
+FONTS_DIR = Path(__file__).resolve().parents[2] / "fonts"
 PDF_FONT = "DejaVuSans"
 FALLBACK_FONT = "WenQuanYiMicroHei"
 

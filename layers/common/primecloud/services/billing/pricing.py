@@ -33,7 +33,7 @@ from primecloud.schemas.pricing import (
     TierOut,
 )
 from primecloud.services import audit
-from primecloud.services.rating import Price, plain
+from primecloud.services.billing.rating import Price, plain
 
 GIB = Decimal(2**30)
 # Billed metrics and their default unit; object_count is informational and never priced.
