@@ -62,7 +62,7 @@ FLOORS: tuple[tuple[str, str, str], ...] = (
 
 
 def _fresh(code: str) -> float:
-    env = {"PATH": os.environ.get("PATH", ""), "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1"}
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return float(output.stdout.strip().splitlines()[-1])
 
@@ -172,7 +172,6 @@ def _fresh_built(python: str, code: str, layer: Path) -> float:
     # The artifacts are read-only in Lambda: nothing is written back, so every run sees what was shipped.
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "AWS_DEFAULT_REGION": "us-east-1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": str(layer),

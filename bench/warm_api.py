@@ -144,7 +144,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
     try:
         os.environ.update(bootstrap_aws(moto.url))
         os.environ.update(
-            {"DATABASE_URL": postgres.url, "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+            {"DATABASE_URL": postgres.url, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
         )
         get_settings.cache_clear()
         db.reset_engine()

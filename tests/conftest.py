@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.log_scan"]
 
 # Quiet, deterministic Powertools in tests; AWS clients never reach a real account.
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PrimeCloudTest")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from primecloud.idempotency import request_fingerprint
+from primecloud.api.idempotency import request_fingerprint
 from primecloud.models.iam import AccountMember
 from primecloud.models.storage import AccessKey, Bucket
 from primecloud.models.system import AuditLog, IdempotencyKey
@@ -348,7 +348,7 @@ def test_a_reused_key_of_a_caller_without_access_gets_the_routes_answer_first(
 def test_the_access_check_runs_once_for_a_keyed_request_and_once_for_its_replay(
     api: ApiClient, db: sa.Engine, acme: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from primecloud import api as layer_api
+    from primecloud.api import dependencies as layer_api
 
     calls: list[str] = []
     original = layer_api.resolve_account_access

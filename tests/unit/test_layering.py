@@ -77,3 +77,23 @@ def test_module_level_imports_of_the_layer_form_no_cycle() -> None:
             visit(name, [name])
     assert cycles == []
     assert graph["primecloud.adapters.registry"] >= {"primecloud.config", "primecloud.errors"}  # the walk sees edges
+
+
+def _edge_imports(module: str) -> set[str]:
+    """The parts of the edge (``primecloud.api``) that ``module`` imports anywhere, lazily included."""
+    path, tree = _modules()[module]
+    edge = {name for name in _modules() if name == "primecloud.api" or name.startswith("primecloud.api.")}
+    return {name for name in _imported(path, ast.walk(tree)) if name in edge}
+
+
+def test_the_edge_is_layered_request_first() -> None:
+    # idempotency reaches into the edge only for the request (its caller, session and transaction),
+    # and the request is the bottom: nothing of the edge above it.
+    assert _edge_imports("primecloud.api.idempotency") == {"primecloud.api.request"}
+    assert _edge_imports("primecloud.api.request") == set()
+    assert _edge_imports("primecloud.api.problems") == {"primecloud.api.request"}
+    # Only an idempotent app loads idempotency: the package and the resolver never do at import.
+    modules = _modules()
+    for name in ("primecloud.api", "primecloud.api.app"):
+        path, tree = modules[name]
+        assert "primecloud.api.idempotency" not in set(_imported(path, _module_level(tree))), name

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from primecloud.errors import Conflict
-from primecloud.observability import logger
+from primecloud.observability import logger, publish_count
 
 T = TypeVar("T")
 
@@ -226,7 +226,8 @@ def scheduled_job_handler(
 
     An EventBridge scheduled event runs it with trigger ``schedule``; a direct invoke
     (``{"trigger": "manual", "params": {...}}``) runs it by hand. A run that finds the job
-    already running is skipped (logged, not retried).
+    already running is skipped (logged, not retried). Each result is counted: the ``JobRuns`` metric
+    by job and status (``succeeded``, ``partial``, ``failed``, ``skipped``).
     """
 
     @logger.inject_lambda_context(clear_state=True)
@@ -239,7 +240,12 @@ def scheduled_job_handler(
             result = run_job(job, trigger, work_for(params), params=params, run_id=run_id)
         except Conflict as exc:
             logger.warning("job skipped", extra={"job": job, "reason": exc.detail})
+            publish_count("JobRuns", job=job, status="skipped")
             return {"job": job, "status": "skipped", "reason": exc.detail}
+        except Exception:  # the run could not even be recorded (the database is down, ...)
+            publish_count("JobRuns", job=job, status="failed")
+            raise
+        publish_count("JobRuns", job=job, status=result.status)
         return {"job": job, "run_id": str(result.run_id), "status": result.status, "stats": result.stats}
 
     return lambda_handler

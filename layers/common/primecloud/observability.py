@@ -1,31 +1,42 @@
-"""Logger, Tracer and Metrics defined once for every function (Powertools)."""
+"""The Logger and the metrics every function shares (Powertools).
+
+Metrics are CloudWatch embedded metric format (EMF): one JSON line on stdout per count, which
+CloudWatch Logs turns into a metric in the ``POWERTOOLS_METRICS_NAMESPACE`` namespace (``PrimeCloud``
+when unset). What is counted: each API response by route and status class (``api.app``) and each
+scheduled job's result (``jobs``). No metric has an account dimension: every dimension combination is
+a custom metric of its own, and the number of accounts has no bound.
+"""
 
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from typing import TYPE_CHECKING
+import os
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Tracer
+SERVICE = "primecloud"
 
-logger = Logger(service="primecloud")
-metrics = Metrics(namespace="PrimeCloud", service="primecloud")
+logger = Logger(service=SERVICE)
 
 
-@lru_cache(maxsize=1)
-def get_tracer() -> Tracer:
-    """The Powertools Tracer, built on first use.
+def publish_count(name: str, **dimensions: str) -> None:
+    """Publish one count of ``name`` with ``dimensions`` (and ``service``) now, as one EMF line.
 
-    Creating it imports the X-Ray SDK and botocore (~0.3 s), so it is not on every handler's
-    cold start: Lambda's active tracing (template Globals) already traces each invocation;
-    code that wants its own subsegments calls this.
+    A fresh ``EphemeralMetrics`` per count, not Powertools' ``Metrics``, whose metric and dimension
+    sets live on the class: the local runtime answers requests on several threads of one process, and
+    their dimensions would mix. ``POWERTOOLS_METRICS_DISABLED`` silences it as it does ``Metrics``.
     """
-    from aws_lambda_powertools import Tracer
-
-    return Tracer(service="primecloud")
+    try:
+        metrics = EphemeralMetrics(
+            namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "PrimeCloud", service=SERVICE
+        )
+        for dimension, value in dimensions.items():
+            metrics.add_dimension(name=dimension, value=value)
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+    except Exception as exc:  # counted after the work is done (and committed): the answer stands
+        logger.warning("metric not published", extra={"metric": name, "error": type(exc).__name__})
 
 
 # The AWS SDK's DEBUG lines carry request parameters: mail bodies with tokens, generated

@@ -10,7 +10,7 @@ NOTHING on the unique (user_id, key)), so a concurrent duplicate sees the claim 
 outcome of a successful request is written into the claim *inside the request's transaction*,
 so the resource and its recorded response commit together or not at all. A request whose
 transaction does not commit (4xx/5xx, an exception, a failed commit) releases its claim once that
-transaction has ended and its connection is back in the pool (``api.after_transaction``): with one
+transaction has ended and its connection is back in the pool (``request.after_transaction``): with one
 connection per container, neither the claim nor the release ever waits for the request's own.
 A retry then runs again, as nothing was changed. A claim left by a crashed container expires after
 ``LOCK_SECONDS`` and may be taken over.
@@ -39,7 +39,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 
 from primecloud import clock
-from primecloud.api import after_transaction, principal_from_event, session_in
+from primecloud.api.request import after_transaction, principal_from_event, session_in
 from primecloud.errors import Conflict, Invalid, PrimeCloudError
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def _claim(request: KeyedRequest) -> UUID | Response[Any]:
 
 
 def _release(claim_id: UUID, user_id: UUID) -> None:
-    """Free the key of a request that did not commit (run after its transaction: see ``api.after_transaction``)."""
+    """Free the key of a request that did not commit (run after its transaction: see ``after_transaction``)."""
     from sqlalchemy import delete
 
     from primecloud.db import get_engine, narrow_to_user
