@@ -32,9 +32,28 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_environment(template: Path) -> str | None:
+    """Take the running ``make dev``'s settings (``.local/dev.env``) unless DATABASE_URL is set.
+
+    Every function of this project's template needs the database: without either, the one-line
+    reason (instead of a handler's traceback). Another template's functions may need neither.
+    """
+    from localrun import dev_env
+
+    try:
+        dev_env.apply()
+    except dev_env.NoStackEnvironment as missing:
+        return str(missing) if template.resolve() == DEFAULT_TEMPLATE.resolve() else None
+    return None
+
+
 def _cmd_invoke(args: argparse.Namespace) -> int:
     from localrun.invoke import invoke
 
+    missing = _stack_environment(args.template)
+    if missing:
+        print(f"localrun invoke: {missing}", file=sys.stderr)
+        return 2
     event = _read_event(args.event)
     with contextlib.redirect_stdout(sys.stderr):  # the function's own logs; stdout carries only the result
         result = invoke(args.function, event, args.template)
@@ -45,6 +64,10 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 def _cmd_fire(args: argparse.Namespace) -> int:
     from localrun.invoke import fire
 
+    missing = _stack_environment(args.template)
+    if missing:
+        print(f"localrun fire: {missing}", file=sys.stderr)
+        return 2
     detail = json.loads(args.detail) if args.detail else None
     with contextlib.redirect_stdout(sys.stderr):
         result = fire(args.function, detail, args.template)

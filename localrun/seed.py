@@ -159,3 +159,53 @@ def restore_backend_buckets(session: Session) -> int:
             storage.create_bucket(name)
             made += 1
     return made
+
+
+def restore_backend_access_keys(session: Session) -> list[str]:
+    """moto forgets IAM on stop: recreate the IAM user of every unrevoked access key row, under the key's own id.
+
+    Each key gets its user, its policies (what ``refresh_account_policies`` says its buckets are now)
+    and its id, status and secret (decrypted from the row: the local KMS key is kept across starts,
+    see ``localrun.services.moto.keep_kms_key``). Returns the access key ids whose secret could not be
+    restored (keys made before the KMS key was kept): they answer policy changes again, but S3
+    clients must use a new key. Storage backends other than AWS (moto) are left alone.
+    """
+    from botocore.exceptions import ClientError
+
+    from localrun.services.moto import adopt_access_key
+    from primecloud.adapters import registry
+    from primecloud.adapters.tenant_aws import AwsTenantCredentials
+    from primecloud.enums import AccessKeyStatus
+    from primecloud.errors import PrimeCloudError
+    from primecloud.models.storage import AccessKey
+    from primecloud.services.access_keys import decrypt_secret, refresh_account_policies
+
+    credentials = registry.tenant_credentials()
+    if not isinstance(credentials, AwsTenantCredentials):
+        return []
+    keys = session.scalars(
+        select(AccessKey)
+        .where(AccessKey.status != AccessKeyStatus.REVOKED.value)
+        .order_by(AccessKey.created_at, AccessKey.id)
+    ).all()
+    lost_secrets: list[str] = []
+    restored_accounts = set()
+    for key in keys:
+        try:
+            credentials.iam.get_access_key_last_used(AccessKeyId=key.access_key_id)
+            continue  # moto kept it (it was not restarted)
+        except ClientError:
+            pass
+        try:
+            secret: str | None = decrypt_secret(registry.crypto(), key)
+        except PrimeCloudError:
+            secret = None
+            lost_secrets.append(key.access_key_id)
+        created = credentials.create_credential(str(key.account_id), key.name, [])
+        adopt_access_key(
+            created.access_key_id, key.access_key_id, secret, active=key.status == AccessKeyStatus.ACTIVE.value
+        )
+        restored_accounts.add(key.account_id)
+    for account_id in sorted(restored_accounts):
+        refresh_account_policies(session, credentials, account_id)
+    return lost_secrets

@@ -144,6 +144,8 @@ class Gateway:
         prefix = "/__local/jobs/"
         if raw_path.startswith(prefix) and method == "POST":
             return self._fire(unquote(raw_path[len(prefix) :].strip("/")), body)
+        if raw_path.rstrip("/") == "/__local/mail" and method == "GET":
+            return _sent_mail()
         return HttpResponse.message(404, "Not Found")
 
     def _docs_route(self, method: str, raw_path: str) -> HttpResponse | None:
@@ -175,6 +177,23 @@ class Gateway:
             failure = {"function": function_id, "errorType": type(error).__name__, "errorMessage": str(error)}
             return HttpResponse.json(500, failure)
         return HttpResponse.json(200, {"function": function_id, "event": event, "result": result})
+
+
+def _sent_mail() -> HttpResponse:
+    """What the functions sent through SES (moto keeps it; nothing is delivered), newest first."""
+    import os
+
+    from localrun.services.moto import sent_mail
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return HttpResponse.message(404, "No local AWS endpoint (AWS_ENDPOINT_URL): mail goes to real SES")
+    try:
+        messages = sent_mail(endpoint, os.environ.get("AWS_REGION") or "us-east-1")
+    except (OSError, ValueError) as error:
+        logger.warning("cannot read sent mail from moto at %s: %s", endpoint, error)
+        return HttpResponse.message(503, f"moto at {endpoint} did not answer")
+    return HttpResponse.json(200, {"mail": messages})
 
 
 def _origin_allowed(cors: Cors, origin: str) -> bool:
@@ -243,6 +262,13 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         self._write(self.server.gateway.handle(request))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY, ...) reaches the gateway too: no route declares it, so 404
+        as API Gateway answers, not http.server's 501 HTML page."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("transfer-encoding") or "").lower():

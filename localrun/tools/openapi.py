@@ -121,7 +121,7 @@ class _Operation:
     problems: tuple[int, ...]
     declared: frozenset[int]  # the handler's own responses= codes, kept as Powertools rendered them
     success_status: int  # where Powertools put the success response
-    idempotent: bool = False  # honours an Idempotency-Key header (primecloud.idempotency)
+    idempotent: bool = False  # honours an Idempotency-Key header (primecloud.api.idempotency)
 
 
 def generate(template_path: Path | str = DEFAULT_TEMPLATE) -> dict[str, Any]:

@@ -98,6 +98,17 @@ def test_unknown_path_and_wrong_method_are_404_without_authorizing(
     assert authorizer_calls == []
 
 
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "PROPFIND"])
+def test_a_method_the_gateway_does_not_know_is_404_like_any_undeclared_one(
+    base_url: str, authorizer_calls: list[dict[str, Any]], method: str
+) -> None:
+    response = requests.request(method, f"{base_url}/v1/accounts/a/buckets", headers=ALICE, timeout=5)
+    assert response.status_code == 404  # not http.server's 501 HTML page
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"message": "Not Found"}
+    assert authorizer_calls == []
+
+
 def test_route_table_prefers_literal_segments_then_specific_methods() -> None:
     table = RouteTable(
         [

@@ -14,7 +14,10 @@ from primecloud.schemas.common import Schema
 
 class ApiKeyCreate(Schema):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=2 * len(SCOPES))
+    # The enum documents the names in openapi.json; the validator below checks them (its 422 names them too).
+    scopes: list[Annotated[str, Field(max_length=64, json_schema_extra={"enum": sorted(SCOPES)})]] = Field(
+        min_length=1, max_length=2 * len(SCOPES)
+    )
     expires_at: AwareDatetime | None = Field(None, description="Optional; in the future and at most one year away")
 
     @field_validator("scopes")
