@@ -101,7 +101,6 @@ def run(*, accounts: int = 1000, hours: int = 744, repeats: int = 7) -> list[Fig
         os.environ.update(
             {
                 "DATABASE_URL": postgres.url,
-                "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 # Loading 2.2M rows takes longer than an API request may; the measured queries do not.
                 "DATABASE_CONNECT_TIMEOUT": "600",

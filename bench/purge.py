@@ -86,10 +86,12 @@ def run(rows: int = 1_000_000, repeats: int = 5) -> list[Figure]:
         # Loading, VACUUM and CHECKPOINT need the owner; the timed deletes run as the job does in AWS:
         # the application role, row-level security applying (not narrowed).
         from sqlalchemy import make_url
+        from sqlalchemy.orm import sessionmaker
 
         from localrun.services.postgres import ensure_app_login
 
         app_engine = db.build_engine(settings, url=make_url(ensure_app_login(postgres.url)))
+        app_sessions = sessionmaker(app_engine, expire_on_commit=False).begin  # the job's unit_of_work, on app_engine
 
         def unavailable() -> object:
             raise RuntimeError("the row-kind purge needs no backend")
@@ -116,7 +118,7 @@ def run(rows: int = 1_000_000, repeats: int = 5) -> list[Figure]:
                             ).rowcount
                         bare_samples.append(time.perf_counter() - started)
                     else:
-                        run = Purge(app_engine, backends, JobStats(), NOW, settings)
+                        run = Purge(app_sessions, backends, JobStats(), NOW, settings)
                         deleted = delete_rows(run, rule)
                         purge_samples.append(time.perf_counter() - started)
                         longest.append(run.clock.longest)

@@ -215,7 +215,7 @@ def run(repeats: int, list_size: int) -> list[Figure]:
             }
             if small_values is not None:
                 small_event = _event(method, route, small_values, owner.id)
-                notes["statements_at_10"] = counter.during(lambda e=small_event, f=function_id: runtime.invoke(f, e))
+                notes["statements_at_10"] = counter.during(functools.partial(runtime.invoke, function_id, small_event))
                 notes["statements_at_list_size"] = statements
             figure = Figure(
                 group="warm_api",

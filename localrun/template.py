@@ -235,7 +235,7 @@ class _Resolver:
             self._conditions[name] = bool(self.resolve(self.condition_definitions.get(name, True)))
         return self._conditions[name]
 
-    def resolve(self, value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one branch per intrinsic
+    def resolve(self, value: Any) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per intrinsic
         if isinstance(value, list):
             return [self.resolve(item) for item in value]
         if not isinstance(value, Mapping):

@@ -105,7 +105,7 @@ def aws_server() -> Iterator[dict[str, str]]:
 
 class ApiResponse:
     def __init__(self, response: requests.Response) -> None:
-        self.status = response.status_code
+        self.status: int = response.status_code
         self.headers = response.headers
         self.text = response.text
         try:

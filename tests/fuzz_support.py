@@ -132,7 +132,7 @@ def valid_once_stripped(document: dict[str, Any], body_schema: dict[str, Any], b
     import jsonschema
 
     root = {"allOf": [body_schema], "components": document.get("components", {})}
-    return jsonschema.Draft202012Validator(root).is_valid(strip_strings(body))
+    return bool(jsonschema.Draft202012Validator(root).is_valid(strip_strings(body)))
 
 
 def make_admin_token(engine: sa.Engine) -> str:

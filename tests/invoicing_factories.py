@@ -127,10 +127,18 @@ def issue_invoice(
     """An issued invoice (documents in the documents bucket); returns its id and number."""
     from primecloud import clock
     from primecloud.adapters.documents import S3Documents
+    from primecloud.config import get_settings
     from primecloud.services.billing import invoicing
 
     with Session(engine, expire_on_commit=False) as session, session.begin():
         invoice = draft_invoice(session, account_id, lines, kind=kind, period=period, order_id=order_id)
-        invoicing.issue(session, invoice, now=now or clock.now(), storage=S3Documents(), mailer=NullMailer())
+        invoicing.issue(
+            session,
+            invoice,
+            now=now or clock.now(),
+            storage=S3Documents(),
+            mailer=NullMailer(),
+            settings=get_settings(),
+        )
         assert invoice.number is not None
         return invoice.id, invoice.number

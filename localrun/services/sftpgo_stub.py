@@ -103,7 +103,7 @@ def _now_ms() -> int:
 # --------------------------------------------------------------------------- schema handling
 
 
-def _strict_copy(spec: dict[str, Any]) -> dict[str, Any]:
+def _strict_copy(spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - two small recursive walkers, as closures
     """The spec with ``additionalProperties: false`` on object schemas and OpenAPI's ``nullable`` mapped.
 
     Schemas combined through a multi-member ``allOf`` stay open (each member sees only its own

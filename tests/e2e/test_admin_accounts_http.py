@@ -169,7 +169,9 @@ def test_suspension_switches_credentials_off_and_reactivation_back_on(
     assert entry.new_value is not None
     assert (entry.new_value["access_keys_disabled"], entry.new_value["sftp_users_disabled"]) == (1, 1)
     assert {
-        e.actor_user_id for e in audit_rows(db, "access_key.update") if e.new_value.get("reason") == "suspension"
+        e.actor_user_id
+        for e in audit_rows(db, "access_key.update")
+        if (e.new_value or {}).get("reason") == "suspension"
     } == {staff[0]}
 
     r = api.post(reactivate_url(acme.account_id), token=token)

@@ -102,7 +102,7 @@ def _snapshot(engine: sa.Engine) -> dict[str, tuple[int, str]]:
 
 
 # every row of the table (aliased t) as text, in a stable order
-_ROWS_AS_TEXT = sa.literal_column("string_agg(t::text, '|' ORDER BY t::text)")
+_ROWS_AS_TEXT: sa.ColumnClause[Any] = sa.literal_column("string_agg(t::text, '|' ORDER BY t::text)")
 
 
 AUTHORIZED_ROUTES = sorted(route.route_key for route in TEMPLATE.routes if route.authorizer is not None)

@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 from primecloud.models.iam import AccountMember
 from primecloud.models.storage import Bucket, BucketPermission, ObjectFavorite
 from primecloud.models.system import AuditLog
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.e2e.test_objects import (
-    assert_problem,
     bucket_name,
     bucket_path,
     error_fields,

@@ -351,7 +351,7 @@ def test_the_access_check_runs_once_for_a_keyed_request_and_once_for_its_replay(
     from primecloud.api import dependencies as layer_api
 
     calls: list[str] = []
-    original = layer_api.resolve_account_access
+    original = layer_api.resolve_account_access  # type: ignore[attr-defined]  # patched where dependencies looks it up
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append("check")

@@ -58,7 +58,7 @@ def _mailed(email: str, pattern: str) -> str:
     ]
     found = [match for body in bodies for match in re.findall(pattern, body)]
     assert found, f"no mail to {email}"
-    return found[-1]
+    return str(found[-1])
 
 
 def test_a_full_identity_flow_logs_no_secret(api: ApiClient, db: sa.Engine, captured_logs: list[str]) -> None:

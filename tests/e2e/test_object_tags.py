@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session
 from primecloud.adapters import registry
 from primecloud.errors import Unavailable
 from primecloud.models.storage import ObjectTag
-from tests.conftest import ApiClient, ApiResponse
+from tests.conftest import ApiClient, ApiResponse, assert_problem
 from tests.e2e.test_objects import (
-    assert_problem,
     audit_rows,
     bucket_name,
     bucket_path,

@@ -94,6 +94,7 @@ def test_ordering_makes_a_pending_order_and_issues_its_invoice(
         assert list(actions) == ["order.create", "invoice.issue"]
         entry = session.scalar(sa.select(AuditLog).where(AuditLog.action == "order.create"))
         assert entry is not None and entry.actor_user_id == acme.members["admin"].user_id
+        assert entry.new_value is not None
         assert entry.new_value["amount"] == "9.99" and entry.new_value["plan"] == "Small"
         assert session.scalar(sa.select(sa.func.count()).select_from(Subscription)) == 0
 
@@ -158,6 +159,7 @@ def test_cancel_at_period_end_once(api: ApiClient, acme: Tenant, db: sa.Engine, 
         assert row.cancel_at_period_end is True
         entries = session.scalars(sa.select(AuditLog).where(AuditLog.action == "subscription.cancel")).all()
         assert len(entries) == 1 and entries[0].actor_user_id == acme.members["admin"].user_id
+        assert entries[0].new_value is not None
         assert entries[0].new_value["cancel_at_period_end"] is True
 
     other = make_tenant(db, "Other")

@@ -79,6 +79,7 @@ def test_partial_payments_add_up_and_the_last_one_settles(
         assert [(e.account_id, e.actor_user_id, e.target_id) for e in entries] == [
             (acme.account_id, staff_id, str(invoice_id))
         ] * 2
+        assert entries[0].new_value is not None and entries[1].new_value is not None
         assert entries[0].new_value["amount"] == "19.01" and entries[0].new_value["reference"] == "SEPA-1"
         assert entries[1].old_value == {"status": "open", "amount_paid": "19.01"}
         assert entries[1].new_value["status"] == "paid" and entries[1].new_value["amount_paid"] == "119.00"
@@ -224,6 +225,7 @@ def test_void_an_open_invoice(
         entry = session.scalar(sa.select(AuditLog).where(AuditLog.action == "invoice.void"))
         assert entry is not None
         assert (entry.account_id, entry.actor_user_id, entry.target_id) == (acme.account_id, staff_id, str(invoice_id))
+        assert entry.new_value is not None
         assert entry.old_value == {"status": "open"} and entry.new_value["status"] == "void"
     assert_problem(api.post(f"/v1/admin/invoices/{invoice_id}/void", token=token), 409, "conflict")
 
@@ -292,6 +294,7 @@ def test_full_payment_reactivates_an_account_suspended_for_nonpayment(
     api: ApiClient, db: sa.Engine, acme: Tenant, staff: tuple[uuid.UUID, str]
 ) -> None:
     from primecloud.actor import Actor
+    from primecloud.adapters import registry
     from primecloud.services import suspension
 
     long_ago = datetime.now(UTC) - timedelta(days=60)
@@ -299,7 +302,13 @@ def test_full_payment_reactivates_an_account_suspended_for_nonpayment(
     with Session(db) as session, session.begin():
         session.get_one(Invoice, overdue_id).status = "overdue"
         suspended = suspension.suspend_for_nonpayment(
-            session, acme.account_id, invoice_id=overdue_id, actor=Actor.system("dunning"), now=datetime.now(UTC)
+            session,
+            acme.account_id,
+            invoice_id=overdue_id,
+            actor=Actor.system("dunning"),
+            now=datetime.now(UTC),
+            credentials=registry.tenant_credentials,
+            sftpgo=registry.sftpgo,
         )
         assert suspended
     _, token = staff

@@ -92,6 +92,9 @@ def test_staff_add_versions_and_everyone_sees_the_prices_in_force(
             ("created", "egress_bytes", staff_id),
             ("created", "egress_bytes", staff_id),
         ]
+        assert (
+            history[0].new_value is not None and history[1].old_value is not None and history[1].new_value is not None
+        )
         assert history[0].old_value is None and history[0].new_value["unit_price"] == "0.07"
         assert history[1].old_value["id"] == first["id"] and history[1].new_value["unit_price"] == "0.06"
         audits = session.scalars(sa.select(AuditLog).where(AuditLog.action == "pricing.update")).all()

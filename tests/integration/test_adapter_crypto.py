@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -62,13 +63,13 @@ def _contains(value: Any, needle: bytes, seen: set[int] | None = None) -> bool:
     return False
 
 
-def test_round_trip_with_the_same_context(cipher):
+def test_round_trip_with_the_same_context(cipher: EnvelopeCipher) -> None:
     blob = cipher.encrypt("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", context=CONTEXT)
     assert cipher.decrypt_text(blob, context=CONTEXT) == "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     assert cipher.decrypt(cipher.encrypt(b"\x00binary\xff"), context={}) == b"\x00binary\xff"
 
 
-def test_blob_layout_is_version_encrypted_key_nonce_ciphertext(cipher, kms):
+def test_blob_layout_is_version_encrypted_key_nonce_ciphertext(cipher: EnvelopeCipher, kms: SpyKms) -> None:
     secret = b"the secret value"
     blob = cipher.encrypt(secret, context=CONTEXT)
     version, key_length = struct.unpack_from(">BH", blob)
@@ -81,7 +82,7 @@ def test_blob_layout_is_version_encrypted_key_nonce_ciphertext(cipher, kms):
     assert kms.decrypt(CiphertextBlob=encrypted_key, EncryptionContext=CONTEXT)["Plaintext"] == kms.data_keys[0]
 
 
-def test_every_secret_gets_its_own_data_key_and_nonce(cipher, kms):
+def test_every_secret_gets_its_own_data_key_and_nonce(cipher: EnvelopeCipher, kms: SpyKms) -> None:
     first = cipher.encrypt(b"same", context=CONTEXT)
     second = cipher.encrypt(b"same", context=CONTEXT)
     assert first != second
@@ -89,7 +90,7 @@ def test_every_secret_gets_its_own_data_key_and_nonce(cipher, kms):
     assert kms.data_keys[0] != kms.data_keys[1]
 
 
-def test_the_plaintext_data_key_is_not_kept_anywhere(cipher, kms):
+def test_the_plaintext_data_key_is_not_kept_anywhere(cipher: EnvelopeCipher, kms: SpyKms) -> None:
     blob = cipher.encrypt(b"secret", context=CONTEXT)
     cipher.decrypt(blob, context=CONTEXT)
     data_key = kms.data_keys[0]
@@ -112,7 +113,7 @@ def test_the_plaintext_data_key_is_not_kept_anywhere(cipher, kms):
         ("unknown version", lambda blob: bytes([2]) + blob[1:]),
     ],
 )
-def test_tampering_is_detected(cipher, what, tamper):
+def test_tampering_is_detected(cipher: EnvelopeCipher, what: str, tamper: Callable[[bytes], bytes]) -> None:
     blob = cipher.encrypt(b"s3cr3t-value", context=CONTEXT)
     with pytest.raises(DecryptionFailed) as raised:
         cipher.decrypt(tamper(blob), context=CONTEXT)
@@ -120,7 +121,7 @@ def test_tampering_is_detected(cipher, what, tamper):
     assert "s3cr3t-value" not in raised.value.detail
 
 
-def test_a_blob_moved_to_another_context_does_not_open(cipher):
+def test_a_blob_moved_to_another_context_does_not_open(cipher: EnvelopeCipher) -> None:
     blob = cipher.encrypt(b"secret", context=CONTEXT)
     with pytest.raises(DecryptionFailed):
         cipher.decrypt(blob, context={**CONTEXT, "access_key_id": "AKIAOTHER"})
@@ -128,7 +129,7 @@ def test_a_blob_moved_to_another_context_does_not_open(cipher):
         cipher.decrypt(blob)
 
 
-def test_an_unknown_key_or_an_unreachable_kms_is_unavailable(aws_server):
+def test_an_unknown_key_or_an_unreachable_kms_is_unavailable(aws_server: dict[str, str]) -> None:
     with pytest.raises(Unavailable) as raised:
         EnvelopeCipher("alias/does-not-exist").encrypt(b"x")
     assert raised.value.detail == "The key service failed GenerateDataKey (NotFoundException)."

@@ -42,7 +42,9 @@ def fresh(monkeypatch: pytest.MonkeyPatch, aws_server: dict[str, str]) -> Iterat
     rebuild()
 
 
-def test_aws_backend_builds_s3_and_iam_adapters_once_per_container(fresh, aws_server):
+def test_aws_backend_builds_s3_and_iam_adapters_once_per_container(
+    fresh: pytest.MonkeyPatch, aws_server: dict[str, str]
+) -> None:
     fresh.setenv("STORAGE_BACKEND", "aws")
     fresh.setenv("STORAGE_PUBLIC_ENDPOINT_URL", "https://files.primecloud.example")
     registry.reset()
@@ -61,7 +63,9 @@ def test_aws_backend_builds_s3_and_iam_adapters_once_per_container(fresh, aws_se
     assert registry.storage() is not storage
 
 
-def test_minio_backend_uses_minio_admin_with_the_platform_credentials(fresh, aws_server):
+def test_minio_backend_uses_minio_admin_with_the_platform_credentials(
+    fresh: pytest.MonkeyPatch, aws_server: dict[str, str]
+) -> None:
     fresh.setenv("STORAGE_BACKEND", "minio")
     fresh.setenv("STORAGE_ENDPOINT_URL", "https://minio.internal:9000")
     get_settings.cache_clear()
@@ -75,13 +79,13 @@ def test_minio_backend_uses_minio_admin_with_the_platform_credentials(fresh, aws
     )
 
 
-def test_crypto_uses_the_configured_kms_key(fresh, aws_server):
+def test_crypto_uses_the_configured_kms_key(fresh: pytest.MonkeyPatch, aws_server: dict[str, str]) -> None:
     cipher = registry.crypto()
     assert isinstance(cipher, EnvelopeCipher) and cipher.key_id == aws_server["KMS_KEY_ID"]
     assert cipher.decrypt(cipher.encrypt(b"round trip")) == b"round trip"
 
 
-def test_sftpgo_key_from_the_setting(fresh):
+def test_sftpgo_key_from_the_setting(fresh: pytest.MonkeyPatch) -> None:
     with SftpGoStub(api_key="plain-setting-key") as stub:
         fresh.setenv("SFTPGO_URL", stub.url)
         fresh.setenv("SFTPGO_API_KEY", "plain-setting-key")
@@ -90,7 +94,9 @@ def test_sftpgo_key_from_the_setting(fresh):
         assert "from-setting" in stub.users
 
 
-def test_sftpgo_key_from_secrets_manager_wins_and_follows_rotation(fresh, aws_server):
+def test_sftpgo_key_from_secrets_manager_wins_and_follows_rotation(
+    fresh: pytest.MonkeyPatch, aws_server: dict[str, str]
+) -> None:
     from aws_lambda_powertools.utilities import parameters
 
     secrets = boto3.client("secretsmanager", endpoint_url=aws_server["AWS_ENDPOINT_URL"])
@@ -100,20 +106,20 @@ def test_sftpgo_key_from_secrets_manager_wins_and_follows_rotation(fresh, aws_se
         fresh.setenv("SFTPGO_API_KEY", "ignored-when-an-arn-is-set")
         fresh.setenv("SFTPGO_API_KEY_SECRET_ARN", arn)
         get_settings.cache_clear()
-        parameters.clear_caches()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
         client = registry.sftpgo()
         assert client.list_users() == []
         assert stub.requests[-1].headers["X-SFTPGO-API-KEY"] == "from-secrets-1"
 
         secrets.put_secret_value(SecretId=arn, SecretString="from-secrets-2")
         stub.api_key = "from-secrets-2"
-        parameters.clear_caches()  # what max_age expiring does in a warm container
+        parameters.clear_caches()  # type: ignore[no-untyped-call]  # what max_age expiring does in a warm container
         assert registry.sftpgo() is client
         assert client.list_users() == []
         assert stub.requests[-1].headers["X-SFTPGO-API-KEY"] == "from-secrets-2"
 
 
-def test_missing_configuration_is_unavailable(fresh):
+def test_missing_configuration_is_unavailable(fresh: pytest.MonkeyPatch) -> None:
     fresh.delenv("KMS_KEY_ID", raising=False)
     get_settings.cache_clear()
     with pytest.raises(Unavailable):
@@ -126,7 +132,7 @@ def test_missing_configuration_is_unavailable(fresh):
         registry.sftpgo()  # a URL but no key
 
 
-def test_importing_the_registry_loads_no_sdk():
+def test_importing_the_registry_loads_no_sdk() -> None:
     code = (
         "import sys, json; import primecloud.adapters.registry; "
         "print(json.dumps(sorted(m for m in ('boto3', 'botocore', 'minio', 'paramiko', 'urllib3', "

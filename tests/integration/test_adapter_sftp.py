@@ -54,12 +54,12 @@ def home(sshd: SshServer) -> str:
     return name
 
 
-def test_measure_usage_counts_every_file_byte_under_the_path(sshd, home):
+def test_measure_usage_counts_every_file_byte_under_the_path(sshd: SshServer, home: str) -> None:
     usage = SftpClient(_target(sshd)).measure_usage(home)
     assert (usage.bytes, usage.files, usage.directories) == (1000 + 2345 + 0, 3, 3)
 
 
-def test_list_files_walks_recursively_and_reports_links_without_following(sshd, home):
+def test_list_files_walks_recursively_and_reports_links_without_following(sshd: SshServer, home: str) -> None:
     entries = SftpClient(_target(sshd)).list_files(home)
     kinds = {entry.path: (entry.kind, entry.size) for entry in entries}
     assert kinds == {
@@ -75,17 +75,17 @@ def test_list_files_walks_recursively_and_reports_links_without_following(sshd, 
     assert len(SftpClient(_target(sshd)).list_files(home, limit=2)) == 2
 
 
-def test_a_private_key_given_as_text_works_too(sshd, home):
+def test_a_private_key_given_as_text_works_too(sshd: SshServer, home: str) -> None:
     target = _target(sshd, private_key_path=None, private_key=Path(sshd.private_key_path).read_text())
     assert SftpClient(target).measure_usage(f"{home}/sub").bytes == 2345
 
 
-def test_a_missing_path_is_not_found(sshd):
+def test_a_missing_path_is_not_found(sshd: SshServer) -> None:
     with pytest.raises(NotFound):
         SftpClient(_target(sshd)).measure_usage("no-such-directory")
 
 
-def test_an_unexpected_host_key_is_refused(sshd):
+def test_an_unexpected_host_key_is_refused(sshd: SshServer) -> None:
     impostor = paramiko.Ed25519Key.from_private_key(io.StringIO(_new_ed25519_private_key()))
     wrong = f"{impostor.get_name()} {impostor.get_base64()}"
     with pytest.raises(Unavailable) as raised:
@@ -93,7 +93,7 @@ def test_an_unexpected_host_key_is_refused(sshd):
     assert raised.value.detail == "The SFTP server presented an unexpected host key."
 
 
-def test_a_key_the_server_does_not_know_is_refused(sshd, tmp_path):
+def test_a_key_the_server_does_not_know_is_refused(sshd: SshServer, tmp_path: Path) -> None:
     stranger = tmp_path / "stranger"
     stranger.write_text(_new_ed25519_private_key())
     with pytest.raises(Unavailable) as raised:
@@ -101,14 +101,14 @@ def test_a_key_the_server_does_not_know_is_refused(sshd, tmp_path):
     assert raised.value.detail == "The SFTP server refused the login."
 
 
-def test_a_password_login_the_server_refuses_is_unavailable(sshd):
+def test_a_password_login_the_server_refuses_is_unavailable(sshd: SshServer) -> None:
     target = _target(sshd, private_key_path=None, password="not-accepted-here")
     with pytest.raises(Unavailable) as raised:
         SftpClient(target).measure_usage(".")
     assert "not-accepted-here" not in raised.value.detail and "not-accepted-here" not in repr(target)
 
 
-def test_connection_refused_is_unavailable():
+def test_connection_refused_is_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -124,7 +124,7 @@ def test_connection_refused_is_unavailable():
     assert raised.value.detail == "The SFTP server is unreachable."
 
 
-def test_a_login_needs_a_password_or_a_readable_key(sshd, tmp_path):
+def test_a_login_needs_a_password_or_a_readable_key(sshd: SshServer, tmp_path: Path) -> None:
     with pytest.raises(Invalid):
         SftpClient(_target(sshd, private_key_path=None))
     with pytest.raises(Invalid):

@@ -54,7 +54,7 @@ def _raw(stub: SftpGoStub, method: str, path: str, body: Any = None, *, api_key:
 # --------------------------------------------------------------------------- the adapter
 
 
-def test_create_s3_user_sends_the_documented_shape(stub, sftpgo):
+def test_create_s3_user_sends_the_documented_shape(stub: SftpGoStub, sftpgo: SftpGoClient) -> None:
     user = sftpgo.create_user("acme.alice", home=S3_HOME, password="pw-1234567890", public_keys=[PUBLIC_KEY])
 
     (request,) = stub.requests
@@ -95,7 +95,7 @@ def test_create_s3_user_sends_the_documented_shape(stub, sftpgo):
     assert "s3-secret-for-sftpgo" not in repr(S3_HOME)
 
 
-def test_create_local_user_with_a_public_key_only(stub, sftpgo):
+def test_create_local_user_with_a_public_key_only(stub: SftpGoStub, sftpgo: SftpGoClient) -> None:
     user = sftpgo.create_user("bob", home=LocalHome(), public_keys=[PUBLIC_KEY], quota_bytes=5 * 1024**3)
     assert (user.storage, user.home_dir, user.has_password, user.quota_bytes) == (
         "local",
@@ -106,7 +106,7 @@ def test_create_local_user_with_a_public_key_only(stub, sftpgo):
     assert stub.requests[0].body["filesystem"] == {"provider": 0}
 
 
-def test_get_user_and_unknown_users(sftpgo):
+def test_get_user_and_unknown_users(sftpgo: SftpGoClient) -> None:
     sftpgo.create_user("carol", home=S3_HOME, password="pw-1234567890")
     assert sftpgo.get_user("carol").bucket == "acme-files"
     with pytest.raises(SftpUserNotFound) as raised:
@@ -114,7 +114,9 @@ def test_get_user_and_unknown_users(sftpgo):
     assert raised.value.status == 404
 
 
-def test_disable_puts_back_the_whole_user_with_status_0_and_keeps_secrets(stub, sftpgo):
+def test_disable_puts_back_the_whole_user_with_status_0_and_keeps_secrets(
+    stub: SftpGoStub, sftpgo: SftpGoClient
+) -> None:
     sftpgo.create_user("dave", home=S3_HOME, password="pw-1234567890", public_keys=[PUBLIC_KEY])
 
     sftpgo.disable_user("dave")
@@ -133,7 +135,7 @@ def test_disable_puts_back_the_whole_user_with_status_0_and_keeps_secrets(stub, 
     assert sftpgo.get_user("dave").enabled
 
 
-def test_update_user_changes_password_keys_and_quota(stub, sftpgo):
+def test_update_user_changes_password_keys_and_quota(stub: SftpGoStub, sftpgo: SftpGoClient) -> None:
     sftpgo.create_user("erin", home=LocalHome("/data/erin"), password="old-password-1")
     sftpgo.update_user("erin", password="new-password-2", public_keys=[PUBLIC_KEY], quota_bytes=1024)
     user = sftpgo.get_user("erin")
@@ -141,7 +143,7 @@ def test_update_user_changes_password_keys_and_quota(stub, sftpgo):
     assert stub.password_matches("erin", "new-password-2")
 
 
-def test_delete_user_is_idempotent(stub, sftpgo):
+def test_delete_user_is_idempotent(stub: SftpGoStub, sftpgo: SftpGoClient) -> None:
     sftpgo.create_user("frank", home=LocalHome(), password="pw-1234567890")
     sftpgo.delete_user("frank")
     sftpgo.delete_user("frank")
@@ -149,7 +151,7 @@ def test_delete_user_is_idempotent(stub, sftpgo):
     assert [(r.method, r.path) for r in stub.requests[-2:]] == [("DELETE", "/api/v2/users/frank")] * 2
 
 
-def test_usage_is_what_sftpgo_counted_and_a_scan_can_be_started(stub, sftpgo):
+def test_usage_is_what_sftpgo_counted_and_a_scan_can_be_started(stub: SftpGoStub, sftpgo: SftpGoClient) -> None:
     sftpgo.create_user("gina", home=S3_HOME, password="pw-1234567890", quota_bytes=10_000)
     status, _ = _raw(stub, "PUT", "/api/v2/quotas/users/gina/usage", {"used_quota_size": 4321, "used_quota_files": 3})
     assert status == 200
@@ -162,20 +164,20 @@ def test_usage_is_what_sftpgo_counted_and_a_scan_can_be_started(stub, sftpgo):
     assert (stub.requests[-1].method, stub.requests[-1].path) == ("POST", "/api/v2/quotas/users/gina/scan")
 
 
-def test_list_users_pages_in_username_order(sftpgo):
+def test_list_users_pages_in_username_order(sftpgo: SftpGoClient) -> None:
     for name in ("zed", "amy", "kim"):
         sftpgo.create_user(name, home=LocalHome(), password="pw-1234567890")
     assert [user.username for user in sftpgo.list_users(limit=2)] == ["amy", "kim"]
     assert [user.username for user in sftpgo.list_users(limit=2, offset=2)] == ["zed"]
 
 
-def test_a_taken_username_is_a_conflict(sftpgo):
+def test_a_taken_username_is_a_conflict(sftpgo: SftpGoClient) -> None:
     sftpgo.create_user("hank", home=LocalHome(), password="pw-1234567890")
     with pytest.raises(Conflict):
         sftpgo.create_user("hank", home=LocalHome(), password="pw-1234567890")
 
 
-def test_input_sftpgo_would_refuse_is_refused_before_any_request(stub, sftpgo):
+def test_input_sftpgo_would_refuse_is_refused_before_any_request(stub: SftpGoStub, sftpgo: SftpGoClient) -> None:
     with pytest.raises(Invalid):
         sftpgo.create_user("bad name!", home=LocalHome(), password="pw-1234567890")
     with pytest.raises(Invalid):
@@ -187,7 +189,7 @@ def test_input_sftpgo_would_refuse_is_refused_before_any_request(stub, sftpgo):
     assert stub.requests == []
 
 
-def test_a_wrong_api_key_and_an_unreachable_server_are_unavailable(stub):
+def test_a_wrong_api_key_and_an_unreachable_server_are_unavailable(stub: SftpGoStub) -> None:
     with pytest.raises(Unavailable) as raised:
         SftpGoClient(stub.url, "wrong-key").get_user("anyone")
     assert raised.value.detail == "SftpGo refused the API key (GetUser)."
@@ -200,7 +202,7 @@ def test_a_wrong_api_key_and_an_unreachable_server_are_unavailable(stub):
     assert raised.value.detail == "SftpGo is unreachable (GetUser)."
 
 
-def test_the_api_key_is_read_for_every_request(stub):
+def test_the_api_key_is_read_for_every_request(stub: SftpGoStub) -> None:
     keys = iter(["wrong-key", API_KEY])
     client = SftpGoClient(stub.url + "/api/v2", lambda: next(keys))
     with pytest.raises(Unavailable):
@@ -258,7 +260,7 @@ VALID_USER = {
         ),
     ],
 )
-def test_the_stub_refuses_users_the_spec_or_sftpgo_refuse(stub, change, error):
+def test_the_stub_refuses_users_the_spec_or_sftpgo_refuse(stub: SftpGoStub, change: dict[str, Any], error: str) -> None:
     body = {**VALID_USER, **change}
     body = {key: value for key, value in body.items() if value is not None}
     status, answer = _raw(stub, "POST", "/api/v2/users", body)
@@ -267,13 +269,13 @@ def test_the_stub_refuses_users_the_spec_or_sftpgo_refuse(stub, change, error):
     assert stub.users == {}
 
 
-def test_the_stub_accepts_the_valid_user_and_answers_with_the_spec_shape(stub):
+def test_the_stub_accepts_the_valid_user_and_answers_with_the_spec_shape(stub: SftpGoStub) -> None:
     status, answer = _raw(stub, "POST", "/api/v2/users", VALID_USER)
     assert status == 201
     assert answer["username"] == "strict" and answer["has_password"] is True and "password" not in answer
 
 
-def test_the_stub_models_put_as_a_full_replacement(stub):
+def test_the_stub_models_put_as_a_full_replacement(stub: SftpGoStub) -> None:
     _raw(stub, "POST", "/api/v2/users", VALID_USER)
     status, answer = _raw(stub, "PUT", "/api/v2/users/strict", {"status": 0})
     assert status == 400 and "home_dir is mandatory" in answer["error"]
@@ -281,7 +283,7 @@ def test_the_stub_models_put_as_a_full_replacement(stub):
     assert status == 400
 
 
-def test_the_stub_requires_the_api_key_and_knows_only_documented_routes(stub):
+def test_the_stub_requires_the_api_key_and_knows_only_documented_routes(stub: SftpGoStub) -> None:
     assert _raw(stub, "GET", "/api/v2/users", api_key=None)[0] == 401
     assert _raw(stub, "GET", "/api/v2/users", api_key="nope")[0] == 401
     assert _raw(stub, "GET", "/api/v2/no-such-thing")[0] == 404

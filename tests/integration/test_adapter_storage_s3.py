@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -75,7 +75,9 @@ class FailingClient:
 # --------------------------------------------------------------------------- buckets
 
 
-def test_create_bucket_applies_versioning_lifecycle_and_tags(storage, s3, bucket_name):
+def test_create_bucket_applies_versioning_lifecycle_and_tags(
+    storage: S3ObjectStorage, s3: Any, bucket_name: str
+) -> None:
     rules = [
         {"id": "tmp", "prefix": "tmp/", "expire_days": 7, "abort_multipart_days": 2},
         {"id": "old-versions", "noncurrent_expire_days": 30, "enabled": False},
@@ -104,7 +106,9 @@ def test_create_bucket_applies_versioning_lifecycle_and_tags(storage, s3, bucket
         storage.delete_bucket(bucket_name, force=True)
 
 
-def test_an_existing_bucket_name_is_a_conflict_and_the_bucket_is_left_alone(storage, s3, bucket):
+def test_an_existing_bucket_name_is_a_conflict_and_the_bucket_is_left_alone(
+    storage: S3ObjectStorage, s3: Any, bucket: str
+) -> None:
     s3.put_object(Bucket=bucket, Key="keep.txt", Body=b"mine")
     with pytest.raises(BucketAlreadyExists) as raised:
         storage.create_bucket(bucket, versioning=True)
@@ -114,13 +118,17 @@ def test_an_existing_bucket_name_is_a_conflict_and_the_bucket_is_left_alone(stor
 
 
 @pytest.mark.parametrize("name", ["ab", "UpperCase", "has_underscore", "192.168.1.10", "a..b", "-start", "xn--abc"])
-def test_invalid_bucket_names_are_refused_before_the_backend_is_asked(storage, s3, name):
+def test_invalid_bucket_names_are_refused_before_the_backend_is_asked(
+    storage: S3ObjectStorage, s3: Any, name: str
+) -> None:
     with pytest.raises(Invalid):
         storage.create_bucket(name)
     assert name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
 
-def test_invalid_lifecycle_rules_are_refused_before_anything_is_created(storage, s3, bucket_name):
+def test_invalid_lifecycle_rules_are_refused_before_anything_is_created(
+    storage: S3ObjectStorage, s3: Any, bucket_name: str
+) -> None:
     with pytest.raises(Invalid):
         storage.create_bucket(bucket_name, lifecycle_rules=[{"id": "nothing-to-do"}])
     with pytest.raises(Invalid):
@@ -130,7 +138,9 @@ def test_invalid_lifecycle_rules_are_refused_before_anything_is_created(storage,
     assert not storage.bucket_exists(bucket_name)
 
 
-def test_a_bucket_whose_configuration_fails_is_removed_again(storage, s3, bucket_name):
+def test_a_bucket_whose_configuration_fails_is_removed_again(
+    storage: S3ObjectStorage, s3: Any, bucket_name: str
+) -> None:
     storage._client = FailingClient(storage.client, "put_bucket_lifecycle_configuration")
     with pytest.raises(Unavailable) as raised:
         storage.create_bucket(bucket_name, versioning=True, lifecycle_rules=[{"id": "x", "expire_days": 3}])
@@ -138,7 +148,9 @@ def test_a_bucket_whose_configuration_fails_is_removed_again(storage, s3, bucket
     assert bucket_name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
 
-def test_set_lifecycle_replaces_and_an_empty_list_removes_the_rules(storage, s3, bucket):
+def test_set_lifecycle_replaces_and_an_empty_list_removes_the_rules(
+    storage: S3ObjectStorage, s3: Any, bucket: str
+) -> None:
     storage.set_lifecycle(bucket, [LifecycleRule(id="a", expire_days=5)])
     assert [rule["ID"] for rule in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]] == ["a"]
     storage.set_lifecycle(bucket, [])
@@ -147,19 +159,19 @@ def test_set_lifecycle_replaces_and_an_empty_list_removes_the_rules(storage, s3,
     assert raised.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
 
 
-def test_versioning_can_be_enabled_and_suspended(storage, s3, bucket):
+def test_versioning_can_be_enabled_and_suspended(storage: S3ObjectStorage, s3: Any, bucket: str) -> None:
     storage.set_versioning(bucket, True)
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     storage.set_versioning(bucket, False)
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
 
 
-def test_bucket_exists(storage, bucket, bucket_name):
+def test_bucket_exists(storage: S3ObjectStorage, bucket: str, bucket_name: str) -> None:
     assert storage.bucket_exists(bucket)
     assert not storage.bucket_exists(bucket_name + "-x")
 
 
-def test_deleting_a_non_empty_bucket_needs_force(storage, s3, bucket):
+def test_deleting_a_non_empty_bucket_needs_force(storage: S3ObjectStorage, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="a.txt", Body=b"a")
     with pytest.raises(BucketNotEmpty):
         storage.delete_bucket(bucket)
@@ -169,7 +181,9 @@ def test_deleting_a_non_empty_bucket_needs_force(storage, s3, bucket):
         storage.delete_bucket(bucket)
 
 
-def test_force_delete_removes_every_version_and_delete_marker_in_batches(storage, s3, bucket, monkeypatch):
+def test_force_delete_removes_every_version_and_delete_marker_in_batches(
+    storage: S3ObjectStorage, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(storage_s3, "DELETE_BATCH", 3)
     storage.set_versioning(bucket, True)
     for key in ("a", "b", "c", "d"):
@@ -191,7 +205,9 @@ def test_force_delete_removes_every_version_and_delete_marker_in_batches(storage
     assert not storage.bucket_exists(bucket)
 
 
-def test_empty_bucket_stops_after_max_versions_and_a_rerun_continues(storage, s3, bucket, monkeypatch):
+def test_empty_bucket_stops_after_max_versions_and_a_rerun_continues(
+    storage: S3ObjectStorage, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(storage_s3, "DELETE_BATCH", 2)
     for index in range(5):
         s3.put_object(Bucket=bucket, Key=f"k{index}", Body=b"x")
@@ -204,7 +220,9 @@ def test_empty_bucket_stops_after_max_versions_and_a_rerun_continues(storage, s3
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_emptying_stops_when_the_backend_keeps_versions_it_claims_to_delete(storage, s3, bucket, monkeypatch):
+def test_emptying_stops_when_the_backend_keeps_versions_it_claims_to_delete(
+    storage: S3ObjectStorage, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s3.put_object(Bucket=bucket, Key="locked", Body=b"x")
     monkeypatch.setattr(storage.client, "delete_objects", lambda **kwargs: {})  # "deleted", yet still there
     with pytest.raises(Unavailable) as raised:
@@ -215,7 +233,7 @@ def test_emptying_stops_when_the_backend_keeps_versions_it_claims_to_delete(stor
 # --------------------------------------------------------------------------- objects
 
 
-def test_list_objects_pages_with_prefix_and_delimiter(storage, s3, bucket):
+def test_list_objects_pages_with_prefix_and_delimiter(storage: S3ObjectStorage, s3: Any, bucket: str) -> None:
     for key in ("a/1.txt", "a/2.txt", "a/sub/3.txt", "b/1.txt", "top.txt"):
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
 
@@ -225,7 +243,7 @@ def test_list_objects_pages_with_prefix_and_delimiter(storage, s3, bucket):
     assert root.next_token is None
     top = root.objects[0]
     assert top.size == len(b"top.txt") and top.etag == hashlib.md5(b"top.txt").hexdigest()  # noqa: S324
-    assert top.last_modified.tzinfo is not None and top.last_modified.utcoffset().total_seconds() == 0
+    assert top.last_modified.tzinfo is not None and top.last_modified.utcoffset() == timedelta(0)
 
     keys: list[str] = []
     token = None
@@ -243,7 +261,7 @@ def test_list_objects_pages_with_prefix_and_delimiter(storage, s3, bucket):
         storage.list_objects(bucket, max_keys=1001)
 
 
-def test_missing_buckets_and_objects_are_not_found(storage, bucket, bucket_name):
+def test_missing_buckets_and_objects_are_not_found(storage: S3ObjectStorage, bucket: str, bucket_name: str) -> None:
     with pytest.raises(BucketNotFound) as raised:
         storage.list_objects(bucket_name + "-missing")
     assert raised.value.status == 404
@@ -253,14 +271,14 @@ def test_missing_buckets_and_objects_are_not_found(storage, bucket, bucket_name)
         storage.get_object_tags(bucket, "nope.txt")
 
 
-def test_delete_object_removes_it_and_an_absent_key_is_fine(storage, s3, bucket):
+def test_delete_object_removes_it_and_an_absent_key_is_fine(storage: S3ObjectStorage, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="gone.txt", Body=b"x")
     storage.delete_object(bucket, "gone.txt")
     storage.delete_object(bucket, "gone.txt")
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
-def test_object_tags_round_trip_and_an_empty_set_removes_them(storage, s3, bucket):
+def test_object_tags_round_trip_and_an_empty_set_removes_them(storage: S3ObjectStorage, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="doc.pdf", Body=b"%PDF")
     storage.put_object_tags(bucket, "doc.pdf", {"project": "apollo", "owner": "ops"})
     assert storage.get_object_tags(bucket, "doc.pdf") == {"project": "apollo", "owner": "ops"}
@@ -276,7 +294,7 @@ def test_object_tags_round_trip_and_an_empty_set_removes_them(storage, s3, bucke
 # --------------------------------------------------------------------------- presigned URLs
 
 
-def test_presigned_put_uploads_and_binds_size_and_content_type(storage, s3, bucket):
+def test_presigned_put_uploads_and_binds_size_and_content_type(storage: S3ObjectStorage, s3: Any, bucket: str) -> None:
     body = b'{"hello": "world"}'
     upload = storage.presign_put(bucket, "in/data.json", content_type="application/json", content_length=len(body))
 
@@ -298,7 +316,7 @@ def test_presigned_put_uploads_and_binds_size_and_content_type(storage, s3, buck
     assert stored["Body"].read() == body and stored["ContentType"] == "application/json"
 
 
-def test_presigned_put_refuses_bad_input(storage, bucket):
+def test_presigned_put_refuses_bad_input(storage: S3ObjectStorage, bucket: str) -> None:
     with pytest.raises(Invalid):
         storage.presign_put(bucket, "x", content_type="text/plain", content_length=-1)
     with pytest.raises(Invalid):
@@ -309,7 +327,9 @@ def test_presigned_put_refuses_bad_input(storage, bucket):
         storage.presign_put(bucket, "x", content_type="text/plain", content_length=1, expires_in=3601)
 
 
-def test_presigned_get_downloads_as_an_attachment_with_a_short_expiry(storage, s3, bucket):
+def test_presigned_get_downloads_as_an_attachment_with_a_short_expiry(
+    storage: S3ObjectStorage, s3: Any, bucket: str
+) -> None:
     s3.put_object(Bucket=bucket, Key="reports/q3.pdf", Body=b"%PDF-1.7 report")
     download = storage.presign_get(bucket, "reports/q3.pdf", filename='Bericht "Q3" ü.pdf')
 
@@ -324,7 +344,7 @@ def test_presigned_get_downloads_as_an_attachment_with_a_short_expiry(storage, s
         storage.presign_get(bucket, "reports/q3.pdf", expires_in=0)
 
 
-def test_presigned_urls_are_signed_for_the_public_endpoint(aws_server, bucket):
+def test_presigned_urls_are_signed_for_the_public_endpoint(aws_server: dict[str, str], bucket: str) -> None:
     public = S3ObjectStorage(
         endpoint_url=aws_server["AWS_ENDPOINT_URL"],
         public_endpoint_url="https://files.primecloud.example",
@@ -337,7 +357,9 @@ def test_presigned_urls_are_signed_for_the_public_endpoint(aws_server, bucket):
 # --------------------------------------------------------------------------- usage and failures
 
 
-def test_bucket_usage_counts_bytes_of_every_version_and_current_objects(storage, s3, bucket):
+def test_bucket_usage_counts_bytes_of_every_version_and_current_objects(
+    storage: S3ObjectStorage, s3: Any, bucket: str
+) -> None:
     s3.put_object(Bucket=bucket, Key="a", Body=b"12345")
     s3.put_object(Bucket=bucket, Key="b", Body=b"123")
     usage = storage.bucket_usage(bucket)
@@ -350,7 +372,7 @@ def test_bucket_usage_counts_bytes_of_every_version_and_current_objects(storage,
     assert (usage.bytes, usage.objects, usage.versions) == (5 + 3 + 7, 1, 3)
 
 
-def test_an_unreachable_backend_is_unavailable_and_the_message_names_the_operation(bucket):
+def test_an_unreachable_backend_is_unavailable_and_the_message_names_the_operation(bucket: str) -> None:
     import socket
 
     with socket.socket() as probe:
@@ -364,7 +386,7 @@ def test_an_unreachable_backend_is_unavailable_and_the_message_names_the_operati
     assert "testing" not in raised.value.detail  # no credentials, ever
 
 
-def test_backend_errors_become_unavailable_with_the_error_code(storage, bucket):
+def test_backend_errors_become_unavailable_with_the_error_code(storage: S3ObjectStorage, bucket: str) -> None:
     storage._client = FailingClient(storage.client, "list_objects_v2", code="SlowDown")
     with pytest.raises(Unavailable) as raised:
         storage.list_objects(bucket)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,7 +66,8 @@ def _policy_document(iam: Any, user_name: str) -> dict[str, Any]:
     policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
     version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
     document = version["PolicyVersion"]["Document"]
-    return json.loads(document) if isinstance(document, str) else document
+    parsed: dict[str, Any] = json.loads(document) if isinstance(document, str) else document
+    return parsed
 
 
 def _resources(document: dict[str, Any]) -> list[str]:
@@ -74,8 +75,8 @@ def _resources(document: dict[str, Any]) -> list[str]:
 
 
 def test_create_credential_makes_a_user_with_one_key_and_a_policy_for_its_buckets(
-    tenants, iam, account_id, two_buckets
-):
+    tenants: AwsTenantCredentials, iam: Any, account_id: str, two_buckets: tuple[str, str]
+) -> None:
     allowed, _ = two_buckets
     credential = tenants.create_credential(account_id, "CI deploy key", [allowed])
 
@@ -97,7 +98,9 @@ def test_create_credential_makes_a_user_with_one_key_and_a_policy_for_its_bucket
     assert iam.list_user_policies(UserName=user_name)["PolicyNames"] == []  # no inline policy
 
 
-def test_a_created_key_works_in_its_bucket_and_nowhere_else(tenants, account_id, two_buckets, aws_server):
+def test_a_created_key_works_in_its_bucket_and_nowhere_else(
+    tenants: AwsTenantCredentials, account_id: str, two_buckets: tuple[str, str], aws_server: dict[str, str]
+) -> None:
     allowed, other = two_buckets
     credential = tenants.create_credential(account_id, "scoped", [allowed])
     tenant_s3 = boto3.client(
@@ -123,7 +126,9 @@ def test_a_created_key_works_in_its_bucket_and_nowhere_else(tenants, account_id,
         requests.post(reset_auth, data=b"inf", timeout=5).raise_for_status()
 
 
-def test_update_policy_replaces_the_bucket_list_and_keeps_at_most_five_versions(tenants, iam, account_id, two_buckets):
+def test_update_policy_replaces_the_bucket_list_and_keeps_at_most_five_versions(
+    tenants: AwsTenantCredentials, iam: Any, account_id: str, two_buckets: tuple[str, str]
+) -> None:
     allowed, other = two_buckets
     credential = tenants.create_credential(account_id, "key", [allowed])
     user_name = _user_of(iam, credential.access_key_id)
@@ -138,13 +143,17 @@ def test_update_policy_replaces_the_bucket_list_and_keeps_at_most_five_versions(
     assert len(iam.list_policy_versions(PolicyArn=attached["PolicyArn"])["Versions"]) <= 5
 
 
-def test_a_key_for_an_account_without_buckets_may_do_nothing(tenants, iam, account_id):
+def test_a_key_for_an_account_without_buckets_may_do_nothing(
+    tenants: AwsTenantCredentials, iam: Any, account_id: str
+) -> None:
     credential = tenants.create_credential(account_id, "empty", [])
     document = _policy_document(iam, _user_of(iam, credential.access_key_id))
     assert [statement["Effect"] for statement in document["Statement"]] == ["Deny"]
 
 
-def test_disable_and_enable_switch_the_key_status(tenants, iam, account_id, two_buckets):
+def test_disable_and_enable_switch_the_key_status(
+    tenants: AwsTenantCredentials, iam: Any, account_id: str, two_buckets: tuple[str, str]
+) -> None:
     credential = tenants.create_credential(account_id, "key", [two_buckets[0]])
     user_name = _user_of(iam, credential.access_key_id)
 
@@ -154,7 +163,9 @@ def test_disable_and_enable_switch_the_key_status(tenants, iam, account_id, two_
     assert iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"][0]["Status"] == "Active"
 
 
-def test_delete_removes_keys_policy_and_user_and_is_idempotent(tenants, iam, account_id, two_buckets):
+def test_delete_removes_keys_policy_and_user_and_is_idempotent(
+    tenants: AwsTenantCredentials, iam: Any, account_id: str, two_buckets: tuple[str, str]
+) -> None:
     credential = tenants.create_credential(account_id, "key", [two_buckets[0]])
     user_name = _user_of(iam, credential.access_key_id)
     (attached,) = iam.list_attached_user_policies(UserName=user_name)["AttachedPolicies"]
@@ -163,11 +174,12 @@ def test_delete_removes_keys_policy_and_user_and_is_idempotent(tenants, iam, acc
     tenants.delete(credential.access_key_id)
     tenants.delete(credential.access_key_id)
 
-    for call in (
+    lookups: tuple[Callable[[], object], ...] = (
         lambda: iam.get_user(UserName=user_name),
         lambda: iam.get_policy(PolicyArn=attached["PolicyArn"]),
         lambda: iam.get_access_key_last_used(AccessKeyId=credential.access_key_id),
-    ):
+    )
+    for call in lookups:
         with pytest.raises(ClientError) as missing:
             call()
         assert missing.value.response["Error"]["Code"] == "NoSuchEntity"
@@ -178,8 +190,8 @@ def test_delete_removes_keys_policy_and_user_and_is_idempotent(tenants, iam, acc
 
 
 def test_more_buckets_than_the_key_may_hold_policies_for_are_refused_before_anything_is_created(
-    tenants, iam, account_id
-):
+    tenants: AwsTenantCredentials, iam: Any, account_id: str
+) -> None:
     path = f"/primecloud/{account_id}/"
     with pytest.raises(TooManyBuckets, match="10 IAM policies of 6,144 characters"):
         tenants.create_credential(account_id, "huge", [f"bucket-{index:03d}-{'x' * 52}" for index in range(400)])
@@ -198,8 +210,8 @@ def _granted(iam: Any, user_name: str) -> dict[str, list[str]]:
 
 
 def test_a_long_bucket_list_spreads_over_several_policies_and_each_change_keeps_the_others_in_place(
-    tenants, iam, account_id
-):
+    tenants: AwsTenantCredentials, iam: Any, account_id: str
+) -> None:
     names = [f"bucket-{index:03d}-{'x' * 52}" for index in range(60)]
     credential = tenants.create_credential(account_id, "many", names)
     user_name = _user_of(iam, credential.access_key_id)
@@ -226,7 +238,9 @@ def test_a_long_bucket_list_spreads_over_several_policies_and_each_change_keeps_
     assert [statement["Effect"] for statement in document["Statement"]] == ["Deny"]
 
 
-def test_a_list_beyond_the_policy_quota_leaves_the_policies_alone(tenants, iam, account_id):
+def test_a_list_beyond_the_policy_quota_leaves_the_policies_alone(
+    tenants: AwsTenantCredentials, iam: Any, account_id: str
+) -> None:
     credential = tenants.create_credential(account_id, "key", ["bucket-a"])
     user_name = _user_of(iam, credential.access_key_id)
     with pytest.raises(TooManyBuckets):
@@ -234,7 +248,9 @@ def test_a_list_beyond_the_policy_quota_leaves_the_policies_alone(tenants, iam, 
     assert _granted(iam, user_name) == {f"{user_name}-buckets": ["bucket-a"]}
 
 
-def test_a_failed_key_creation_removes_the_user_and_policy(tenants, iam, account_id):
+def test_a_failed_key_creation_removes_the_user_and_policy(
+    tenants: AwsTenantCredentials, iam: Any, account_id: str
+) -> None:
     class NoKeys:
         def __init__(self, client: Any) -> None:
             self._client = client
@@ -257,7 +273,7 @@ def test_a_failed_key_creation_removes_the_user_and_policy(tenants, iam, account
     assert iam.list_policies(Scope="Local", PathPrefix=path)["Policies"] == []
 
 
-def test_unreachable_iam_is_unavailable(account_id):
+def test_unreachable_iam_is_unavailable(account_id: str) -> None:
     import socket
 
     with socket.socket() as probe:
@@ -274,7 +290,9 @@ def test_unreachable_iam_is_unavailable(account_id):
 # --------------------------------------------------------------------------- CloudWatch metrics
 
 
-def test_bucket_metrics_read_daily_storage_and_request_metrics_from_cloudwatch(aws_server, tenants):
+def test_bucket_metrics_read_daily_storage_and_request_metrics_from_cloudwatch(
+    aws_server: dict[str, str], tenants: AwsTenantCredentials
+) -> None:
     cloudwatch = boto3.client("cloudwatch", endpoint_url=aws_server["AWS_ENDPOINT_URL"])
     measured, quiet = f"pc-metrics-{uuid.uuid4().hex[:8]}", f"pc-quiet-{uuid.uuid4().hex[:8]}"
     end = datetime.now(UTC).replace(microsecond=0)
@@ -310,8 +328,9 @@ def test_bucket_metrics_read_daily_storage_and_request_metrics_from_cloudwatch(a
 
     assert metrics[measured].storage_bytes == 5_000 + 700
     assert metrics[measured].object_count == 42
-    assert metrics[measured].storage_measured_at is not None
-    assert metrics[measured].storage_measured_at <= end
+    measured_at = metrics[measured].storage_measured_at
+    assert measured_at is not None
+    assert measured_at <= end
     assert (metrics[measured].egress_bytes, metrics[measured].ingress_bytes, metrics[measured].requests) == (
         500,
         50,

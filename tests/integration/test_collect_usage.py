@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from localrun.template import load_template
 from primecloud import clock
 from primecloud.adapters import registry
 from primecloud.adapters.sftpgo import LocalHome, SftpGoClient
-from primecloud.adapters.storage import BucketMetrics
+from primecloud.adapters.storage import BucketMetrics, Capability
 from primecloud.config import get_settings
 from primecloud.db import system_scope_throughout, unit_of_work
 from primecloud.errors import Unavailable
@@ -86,7 +86,7 @@ def message(account_ids: list[uuid.UUID], run_id: uuid.UUID | None = None, hour:
     }
 
 
-def sqs_event(bodies: list[dict[str, Any] | str], receive_count: int = 1) -> dict[str, Any]:
+def sqs_event(bodies: Sequence[dict[str, Any] | str], receive_count: int = 1) -> dict[str, Any]:
     records = []
     for body in bodies:
         raw = body if isinstance(body, str) else json.dumps(body)
@@ -391,7 +391,7 @@ def test_sftp_storage_counts_local_homes_once_per_account(
 class CountingBackend:
     """A MinIO-like backend: storage from its usage API, traffic as cumulative counters."""
 
-    capabilities = frozenset()
+    capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self) -> None:
         self.counters: dict[str, tuple[int, int, int]] = {}

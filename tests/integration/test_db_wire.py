@@ -114,7 +114,7 @@ def test_copy_from_stdin_still_streams(layer_engine: sa.Engine) -> None:
     with layer_engine.connect() as connection:
         connection.execute(sa.text("CREATE TEMPORARY TABLE wire_copy (n int, s text)"))
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("COPY wire_copy FROM STDIN", stream=io.BytesIO(b"1\tone\n2\ttwo\n"))
+        cursor.execute("COPY wire_copy FROM STDIN", stream=io.BytesIO(b"1\tone\n2\ttwo\n"))  # type: ignore[call-arg]  # pg8000's own
         rows = connection.execute(sa.text("SELECT n, s FROM wire_copy ORDER BY n")).all()
     assert [tuple(row) for row in rows] == [(1, "one"), (2, "two")]
 

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
+from primecloud.adapters import registry
 from primecloud.adapters.email import Email
 from primecloud.adapters.tenant_aws import AwsTenantCredentials
-from primecloud.config import Settings
+from primecloud.config import Settings, get_settings
 from primecloud.db import system_scope_throughout, unit_of_work
 from primecloud.errors import Unavailable
 from primecloud.jobs import JobStats
@@ -77,10 +78,12 @@ def run(mailer: RecordingMailer) -> Run:
         with system_scope_throughout("test: check_overdue's work"):  # as run_job runs it
             dunning.check_overdue(
                 stats,
-                unit_of_work=unit_of_work,
+                sessions=unit_of_work,
                 now=DUE + timedelta(days=days),
                 settings=Settings(**settings),
                 mailer=mailer,
+                credentials=registry.tenant_credentials,
+                sftpgo=registry.sftpgo,
             )
         return stats
 
@@ -250,6 +253,8 @@ def test_an_invoice_paid_between_the_scan_and_its_step_is_skipped(db: sa.Engine,
             now=DUE + timedelta(days=30),
             settings=Settings(),
             mailer=RecordingMailer(),
+            credentials=registry.tenant_credentials,
+            sftpgo=registry.sftpgo,
         )
     assert outcome is None and account_status(db, acme.account_id) == "active"
 
@@ -300,7 +305,14 @@ def test_staff_reactivation_is_not_undone_by_the_same_invoice(
     make_open_invoice(db, acme.account_id, issued_at=ISSUED)
     run(30)
     with Session(db) as session, session.begin():
-        suspension.reactivate_by_staff(session, Actor(), acme.account_id, "promised to pay")
+        suspension.reactivate_by_staff(
+            session,
+            Actor(),
+            acme.account_id,
+            "promised to pay",
+            credentials=registry.tenant_credentials,
+            sftpgo=registry.sftpgo,
+        )
     run(31)
     assert account_status(db, acme.account_id) == "active"
 
@@ -310,7 +322,9 @@ def test_an_account_already_suspended_is_not_suspended_again(
 ) -> None:
     invoice_id = make_open_invoice(db, acme.account_id, issued_at=ISSUED)
     with Session(db) as session, session.begin():
-        suspension.suspend_by_staff(session, Actor(), acme.account_id, "abuse")
+        suspension.suspend_by_staff(
+            session, Actor(), acme.account_id, "abuse", credentials=registry.tenant_credentials, sftpgo=registry.sftpgo
+        )
     stats = run(30)
     assert invoice_row(db, invoice_id).reminder_stage == 4 and "accounts_suspended" not in stats.counts
     assert len(audit_rows(db, "account.suspend")) == 1 and mailer.sent == []
@@ -365,7 +379,13 @@ def pay(engine: sa.Engine, invoice_id: uuid.UUID) -> None:
 def reactivate_after_payment(engine: sa.Engine, account_id: uuid.UUID, days: float) -> bool:
     with Session(engine) as session, session.begin():
         return suspension.reactivate_after_payment(
-            session, account_id, actor=Actor.system("payment"), now=DUE + timedelta(days=days)
+            session,
+            account_id,
+            actor=Actor.system("payment"),
+            now=DUE + timedelta(days=days),
+            credentials=registry.tenant_credentials,
+            sftpgo=registry.sftpgo,
+            settings=get_settings(),
         )
 
 
@@ -403,7 +423,9 @@ def test_a_younger_unpaid_invoice_does_not_block_reactivation(db: sa.Engine, acm
 
 def test_payment_does_not_lift_a_suspension_by_staff(db: sa.Engine, acme: Tenant) -> None:
     with Session(db) as session, session.begin():
-        suspension.suspend_by_staff(session, Actor(), acme.account_id, "abuse")
+        suspension.suspend_by_staff(
+            session, Actor(), acme.account_id, "abuse", credentials=registry.tenant_credentials, sftpgo=registry.sftpgo
+        )
     assert reactivate_after_payment(db, acme.account_id, 1) is False
     assert account_status(db, acme.account_id) == "suspended"
 

@@ -24,6 +24,9 @@ from localrun.invoke import LocalLambda
 from localrun.services.sftpgo_stub import SftpGoStub
 from localrun.template import load_template
 from primecloud import clock
+from primecloud.adapters.documents import default_documents
+from primecloud.adapters.email import default_mailer
+from primecloud.config import get_settings
 from primecloud.models.billing import Invoice
 from primecloud.models.iam import Account
 from primecloud.models.storage import SftpUser
@@ -120,7 +123,9 @@ def test_one_invoice_from_issue_to_reactivation(
     # --- issue: an open invoice due in 14 days; the billing contact gets it, owners and admins are told
     with Session(db) as session, session.begin():
         draft = draft_invoice(session, acme.account_id, [LineSpec("Storage plan", Decimal("1"), Decimal("100.00"))])
-        invoicing.issue(session, draft, now=walk.now)
+        invoicing.issue(
+            session, draft, now=walk.now, storage=default_documents(), mailer=default_mailer(), settings=get_settings()
+        )
         invoice_id = draft.id
     invoice = invoice_row(db, invoice_id)
     assert (invoice.status, invoice.total, invoice.due_at) == ("open", Decimal("119.00"), DUE)

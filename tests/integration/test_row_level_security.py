@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -110,11 +111,16 @@ def test_a_narrowed_transaction_cannot_write_into_another_tenant(
         with session.begin():
             _narrowed_to(session, acme)
             # another tenant's rows are invisible to UPDATE and DELETE: nothing matches
-            changed = session.execute(
-                sa.update(Bucket).where(Bucket.account_id == globex.account_id).values(quota_bytes=1)
+            changed = cast(
+                "sa.CursorResult[Any]",
+                session.execute(sa.update(Bucket).where(Bucket.account_id == globex.account_id).values(quota_bytes=1)),
             )
             assert changed.rowcount == 0
-            assert session.execute(sa.delete(Invoice).where(Invoice.account_id == globex.account_id)).rowcount == 0
+            deleted = cast(
+                "sa.CursorResult[Any]",
+                session.execute(sa.delete(Invoice).where(Invoice.account_id == globex.account_id)),
+            )
+            assert deleted.rowcount == 0
             # an account-less audit entry of the caller may still be written (and read back)
             session.add(AuditLog(account_id=None, actor_user_id=acme.members["viewer"].user_id, action="user.x"))
             session.flush()

@@ -14,7 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from primecloud.adapters.email import Email
+from primecloud.adapters.documents import default_documents
+from primecloud.adapters.email import Email, Mailer
+from primecloud.config import get_settings
+from primecloud.db import unit_of_work
+from primecloud.jobs import JobStats
 from primecloud.models.billing import Invoice, Order, Subscription
 from primecloud.money import round_money
 from primecloud.services.billing import monthly_run
@@ -22,6 +26,22 @@ from primecloud.services.billing.subscription_terms import cancellation_end, cha
 from tests.factories import make_account, make_user
 
 SEP, OCT, NOV, DEC = (datetime(2026, month, 1, tzinfo=UTC) for month in (9, 10, 11, 12))
+
+
+def run_billing(period_start: datetime, period_end: datetime, *, now: datetime, mailer: Mailer) -> JobStats:
+    """run_billing with the sessions, document store and settings the job passes; the stats it filled."""
+    stats = JobStats()
+    monthly_run.run_billing(
+        stats,
+        period_start,
+        period_end,
+        now=now,
+        sessions=unit_of_work,
+        storage=default_documents(),
+        mailer=mailer,
+        settings=get_settings(),
+    )
+    return stats
 
 
 class _Mailer:
@@ -110,8 +130,8 @@ def test_the_run_that_reaches_a_cancelled_subscriptions_end_bills_its_part_and_c
         session.add(subscription)
     assert subscription.current_period_end == NOV
 
-    monthly_run.run_billing(OCT, NOV, now=datetime(2026, 11, 1, 2, tzinfo=UTC), mailer=_Mailer())
-    monthly_run.run_billing(NOV, DEC, now=datetime(2026, 12, 1, 2, tzinfo=UTC), mailer=_Mailer())
+    run_billing(OCT, NOV, now=datetime(2026, 11, 1, 2, tzinfo=UTC), mailer=_Mailer())
+    run_billing(NOV, DEC, now=datetime(2026, 12, 1, 2, tzinfo=UTC), mailer=_Mailer())
 
     with Session(db) as session:
         invoices = session.scalars(sa.select(Invoice).where(Invoice.kind == "usage")).all()

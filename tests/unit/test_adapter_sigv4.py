@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
@@ -107,7 +108,7 @@ def header_signature_valid(
 
 
 @pytest.fixture
-def s3_client():
+def s3_client() -> Any:
     import boto3
     from botocore.config import Config
 
@@ -121,7 +122,7 @@ def s3_client():
     )
 
 
-def test_checker_accepts_what_botocore_presigns_and_nothing_else(s3_client):
+def test_checker_accepts_what_botocore_presigns_and_nothing_else(s3_client: Any) -> None:
     url = s3_client.generate_presigned_url(
         "put_object", Params={"Bucket": "bkt", "Key": "dir/a file+ü.txt", "ContentType": "text/plain"}
     )
@@ -133,7 +134,7 @@ def test_checker_accepts_what_botocore_presigns_and_nothing_else(s3_client):
     assert not presigned_url_accepts(url.replace("a%20file", "b%20file"), "PUT", {"Content-Type": "text/plain"}, secret)
 
 
-def test_checker_verifies_a_header_signed_request():
+def test_checker_verifies_a_header_signed_request() -> None:
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -14,17 +16,16 @@ from primecloud.adapters.storage import (
     bucket_access_policy,
     compact_json,
     parse_lifecycle_rules,
-    validate_bucket_name,
-    validate_tags,
 )
 from primecloud.adapters.storage_s3 import _client_error, content_disposition
 from primecloud.adapters.tenant_aws import MAX_MANAGED_POLICY_CHARS, AwsTenantCredentials
 from primecloud.errors import Invalid, Unavailable
+from primecloud.rules import validate_bucket_name, validate_tags
 
 # --------------------------------------------------------------------------- lifecycle rules
 
 
-def test_lifecycle_rule_json_round_trips_and_translates_to_s3():
+def test_lifecycle_rule_json_round_trips_and_translates_to_s3() -> None:
     data = {"id": "logs", "prefix": "logs/", "expire_days": 30, "noncurrent_expire_days": 7, "abort_multipart_days": 1}
     rule = LifecycleRule.from_dict(data)
     assert rule.to_dict() == {**data, "enabled": True}
@@ -38,7 +39,7 @@ def test_lifecycle_rule_json_round_trips_and_translates_to_s3():
     }
 
 
-def test_a_minimal_rule_covers_the_whole_bucket():
+def test_a_minimal_rule_covers_the_whole_bucket() -> None:
     rule = LifecycleRule.from_dict({"id": "all", "expire_days": 1})
     assert rule.to_s3() == {"ID": "all", "Filter": {"Prefix": ""}, "Status": "Enabled", "Expiration": {"Days": 1}}
     assert rule.to_dict() == {"id": "all", "prefix": "", "enabled": True, "expire_days": 1}
@@ -61,12 +62,12 @@ def test_a_minimal_rule_covers_the_whole_bucket():
         {"id": "x", "expire_days": 1, "storage_class": "GLACIER"},  # unknown field
     ],
 )
-def test_invalid_lifecycle_rules_are_refused(data):
+def test_invalid_lifecycle_rules_are_refused(data: dict[str, Any]) -> None:
     with pytest.raises(Invalid):
         LifecycleRule.from_dict(data)
 
 
-def test_rule_ids_must_be_unique_and_parsed_rules_pass_through():
+def test_rule_ids_must_be_unique_and_parsed_rules_pass_through() -> None:
     with pytest.raises(Invalid):
         parse_lifecycle_rules([{"id": "a", "expire_days": 1}, {"id": "a", "expire_days": 2}])
     rule = LifecycleRule(id="kept", expire_days=3)
@@ -77,7 +78,7 @@ def test_rule_ids_must_be_unique_and_parsed_rules_pass_through():
 
 
 @pytest.mark.parametrize("name", ["abc", "my-bucket.logs", "a" * 63, "0-numbers-1"])
-def test_valid_bucket_names(name):
+def test_valid_bucket_names(name: str) -> None:
     assert validate_bucket_name(name) == name
 
 
@@ -85,12 +86,12 @@ def test_valid_bucket_names(name):
     "name",
     ["ab", "a" * 64, "Caps", "under_score", "-dash", "dash-", "dot.", "a..b", "a.-b", "10.0.0.1", "xn--x", "x-s3alias"],
 )
-def test_invalid_bucket_names(name):
+def test_invalid_bucket_names(name: str) -> None:
     with pytest.raises(Invalid):
         validate_bucket_name(name)
 
 
-def test_tag_limits():
+def test_tag_limits() -> None:
     assert validate_tags({"k": ""}, limit=10) == {"k": ""}
     with pytest.raises(Invalid):
         validate_tags({str(i): "v" for i in range(11)}, limit=10)
@@ -100,7 +101,7 @@ def test_tag_limits():
         validate_tags({"k": "v" * 257}, limit=10)
 
 
-def test_content_disposition_keeps_no_quotes_paths_or_control_characters():
+def test_content_disposition_keeps_no_quotes_paths_or_control_characters() -> None:
     assert content_disposition("report.pdf") == "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
     header = content_disposition('../../etc/"passwd"\r\nX-Evil: 1')
     assert "\r" not in header and "\n" not in header and "/" not in header.split("filename*=")[0]
@@ -113,7 +114,7 @@ def test_content_disposition_keeps_no_quotes_paths_or_control_characters():
 # --------------------------------------------------------------------------- tenant policies
 
 
-def test_bucket_policy_lists_each_bucket_and_its_objects_once():
+def test_bucket_policy_lists_each_bucket_and_its_objects_once() -> None:
     policy = bucket_access_policy(["b", "a", "b"])
     (statement,) = policy["Statement"]
     assert statement["Resource"] == ["arn:aws:s3:::a", "arn:aws:s3:::a/*", "arn:aws:s3:::b", "arn:aws:s3:::b/*"]
@@ -121,12 +122,12 @@ def test_bucket_policy_lists_each_bucket_and_its_objects_once():
     assert all(action.startswith("s3:") and "*" not in action for action in statement["Action"])
 
 
-def test_an_empty_bucket_list_gives_a_deny_all_policy():
+def test_an_empty_bucket_list_gives_a_deny_all_policy() -> None:
     (statement,) = bucket_access_policy([])["Statement"]
     assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Deny", ["s3:*"], ["arn:aws:s3:::*"])
 
 
-def test_aws_policy_size_limit_fits_dozens_of_long_bucket_names():
+def test_aws_policy_size_limit_fits_dozens_of_long_bucket_names() -> None:
     names = [f"{index:02d}-" + "x" * 60 for index in range(30)]
     assert len(AwsTenantCredentials.policy_document(names)) <= MAX_MANAGED_POLICY_CHARS
     assert " " not in compact_json(bucket_access_policy(names))
@@ -160,7 +161,7 @@ def _error(code: str, status: int = 400) -> ClientError:
         ("InternalError", "k", Unavailable),
     ],
 )
-def test_s3_error_codes_map_to_domain_errors(code, key, expected):
+def test_s3_error_codes_map_to_domain_errors(code: str, key: str | None, expected: type[Exception]) -> None:
     error = _client_error(_error(code), "GetThing", "bkt", key)
     assert type(error) is expected
     if expected is Unavailable:

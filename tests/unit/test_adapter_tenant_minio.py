@@ -16,7 +16,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,7 +135,9 @@ class FakeMinio:
         body = {"Code": code, "Message": message, "Resource": resource, "RequestId": "1879E5F1B2C3D4E5", "HostId": ""}
         return status, json.dumps(body).encode(), "application/json"
 
-    def handle(self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], raw: bytes):
+    def handle(
+        self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, bytes, str]:
         if raw_path == "/minio/v2/metrics/bucket":
             return self.metrics(headers)
         command = raw_path.removeprefix(ADMIN_PREFIX)
@@ -143,7 +145,8 @@ class FakeMinio:
         valid, access_key = header_signature_valid(method, raw_path, raw_query, headers, ADMIN_SECRET)
         body: Any = raw
         if raw and command in ENCRYPTED_REQUESTS:
-            body = json.loads(decrypt(_Body(raw), ADMIN_SECRET)) if valid else None
+            # minio reads a urllib3 response; _Body has the little of it that decrypt uses
+            body = json.loads(decrypt(_Body(raw), ADMIN_SECRET)) if valid else None  # type: ignore[arg-type]
         elif raw:
             body = json.loads(raw)
         self.calls.append(Call(method, command, query, body, access_key if valid else None))
@@ -155,7 +158,8 @@ class FakeMinio:
             return self.error(400, "XAmzContentSHA256Mismatch", "The content SHA256 does not match.", raw_path)
         if command in self.fail:
             return self.error(self.fail.pop(command), "XMinioAdminInternalError", "forced failure", raw_path)
-        route = getattr(self, "cmd_" + command.replace("-", "_").replace("/", "_"), None)
+        handler_name = "cmd_" + command.replace("-", "_").replace("/", "_")
+        route: Callable[..., tuple[int, bytes, str]] | None = getattr(self, handler_name, None)
         if route is None:
             return self.error(400, "XMinioAdminAPINotImplemented", "not in the recording", raw_path)
         return route(method, query, body, raw_path)
@@ -166,40 +170,44 @@ class FakeMinio:
         data = json.dumps(payload).encode()
         return 200, (encrypt(data, ADMIN_SECRET) if encrypted else data), "application/json"
 
-    def cmd_add_user(self, method, query, body, path):
+    def cmd_add_user(self, method: str, query: dict[str, str], body: Any, path: str) -> tuple[int, bytes, str]:
         assert method == "PUT"
         self.users[query["accessKey"]] = {"secretKey": body["secretKey"], "status": body["status"], "policies": []}
         return self.ok()
 
-    def cmd_user_info(self, method, query, body, path):
+    def cmd_user_info(self, method: str, query: dict[str, str], body: Any, path: str) -> tuple[int, bytes, str]:
         user = self.users.get(query["accessKey"])
         if user is None:
             return self.error(404, "XMinioAdminNoSuchUser", "The specified user does not exist.", path)
         return self.ok({"policyName": ",".join(user["policies"]), "status": user["status"], "memberOf": None})
 
-    def cmd_set_user_status(self, method, query, body, path):
+    def cmd_set_user_status(self, method: str, query: dict[str, str], body: Any, path: str) -> tuple[int, bytes, str]:
         if query["accessKey"] not in self.users:
             return self.error(404, "XMinioAdminNoSuchUser", "The specified user does not exist.", path)
         self.users[query["accessKey"]]["status"] = query["status"]
         return self.ok()
 
-    def cmd_remove_user(self, method, query, body, path):
+    def cmd_remove_user(self, method: str, query: dict[str, str], body: Any, path: str) -> tuple[int, bytes, str]:
         if self.users.pop(query["accessKey"], None) is None:
             return self.error(404, "XMinioAdminNoSuchUser", "The specified user does not exist.", path)
         return self.ok()
 
-    def cmd_add_canned_policy(self, method, query, body, path):
+    def cmd_add_canned_policy(self, method: str, query: dict[str, str], body: Any, path: str) -> tuple[int, bytes, str]:
         if not isinstance(body, dict) or body.get("Version") != "2012-10-17" or not body.get("Statement"):
             return self.error(400, "XMinioMalformedJSON", "The policy is not valid.", path)
         self.policies[query["name"]] = body
         return self.ok()
 
-    def cmd_remove_canned_policy(self, method, query, body, path):
+    def cmd_remove_canned_policy(
+        self, method: str, query: dict[str, str], body: Any, path: str
+    ) -> tuple[int, bytes, str]:
         if self.policies.pop(query["name"], None) is None:
             return self.error(404, "XMinioAdminNoSuchPolicy", "The canned policy does not exist.", path)
         return self.ok()
 
-    def cmd_idp_builtin_policy_attach(self, method, query, body, path):
+    def cmd_idp_builtin_policy_attach(
+        self, method: str, query: dict[str, str], body: Any, path: str
+    ) -> tuple[int, bytes, str]:
         user = self.users.get(body["user"])
         if user is None:
             return self.error(404, "XMinioAdminNoSuchUser", "The specified user does not exist.", path)
@@ -209,13 +217,13 @@ class FakeMinio:
         answer = {"updatedAt": "2026-11-21T23:00:00Z", "policiesAttached": body["policies"], "user": body["user"]}
         return self.ok(answer, encrypted=True)
 
-    def cmd_set_bucket_quota(self, method, query, body, path):
+    def cmd_set_bucket_quota(self, method: str, query: dict[str, str], body: Any, path: str) -> tuple[int, bytes, str]:
         if query["bucket"] not in self.buckets:
             return self.error(404, "NoSuchBucket", "The specified bucket does not exist", path)
         self.quotas[query["bucket"]] = body
         return self.ok()
 
-    def cmd_datausageinfo(self, method, query, body, path):
+    def cmd_datausageinfo(self, method: str, query: dict[str, str], body: Any, path: str) -> tuple[int, bytes, str]:
         return self.ok(RECORDED_DATA_USAGE)
 
     def metrics(self, headers: dict[str, str]) -> tuple[int, bytes, str]:
@@ -271,7 +279,7 @@ def fake_minio() -> Iterator[tuple[FakeMinio, str]]:
 
 
 @pytest.fixture
-def minio(fake_minio) -> MinioTenantCredentials:
+def minio(fake_minio: tuple[FakeMinio, str]) -> MinioTenantCredentials:
     _, url = fake_minio
     return MinioTenantCredentials(endpoint_url=url, access_key=ADMIN_KEY, secret_key=ADMIN_SECRET, region="us-east-1")
 
@@ -283,7 +291,9 @@ def _resources(policy: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- credentials
 
 
-def test_create_credential_adds_a_user_a_bucket_policy_and_attaches_it(fake_minio, minio):
+def test_create_credential_adds_a_user_a_bucket_policy_and_attaches_it(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
 
     credential = minio.create_credential("acct-1", "backup key", ["bkt-a", "photos"])
@@ -317,14 +327,18 @@ def test_create_credential_adds_a_user_a_bucket_policy_and_attaches_it(fake_mini
     assert fake.users[credential.access_key_id]["policies"] == [policy_name_for(credential.access_key_id)]
 
 
-def test_a_key_without_buckets_gets_a_policy_that_allows_nothing(fake_minio, minio):
+def test_a_key_without_buckets_gets_a_policy_that_allows_nothing(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     credential = minio.create_credential("acct-1", "no buckets yet", [])
     policy = fake.policies[policy_name_for(credential.access_key_id)]
     assert [statement["Effect"] for statement in policy["Statement"]] == ["Deny"]
 
 
-def test_a_failed_attach_removes_the_user_and_policy_again(fake_minio, minio):
+def test_a_failed_attach_removes_the_user_and_policy_again(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     fake.fail["idp/builtin/policy/attach"] = 500
 
@@ -336,7 +350,7 @@ def test_a_failed_attach_removes_the_user_and_policy_again(fake_minio, minio):
     assert [call.command for call in fake.calls][-2:] == ["remove-user", "remove-canned-policy"]
 
 
-def test_wrong_admin_secret_is_refused_and_reported_as_unavailable(fake_minio):
+def test_wrong_admin_secret_is_refused_and_reported_as_unavailable(fake_minio: tuple[FakeMinio, str]) -> None:
     fake, url = fake_minio
     wrong = MinioTenantCredentials(endpoint_url=url, access_key=ADMIN_KEY, secret_key="not-the-secret")
     with pytest.raises(Unavailable) as raised:
@@ -346,7 +360,9 @@ def test_wrong_admin_secret_is_refused_and_reported_as_unavailable(fake_minio):
     assert fake.users == {}
 
 
-def test_update_policy_rewrites_the_canned_policy_of_an_existing_key(fake_minio, minio):
+def test_update_policy_rewrites_the_canned_policy_of_an_existing_key(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     credential = minio.create_credential("acct-1", "key", ["bkt-a"])
     fake.calls.clear()
@@ -363,14 +379,18 @@ def test_update_policy_rewrites_the_canned_policy_of_an_existing_key(fake_minio,
     ]
 
 
-def test_update_policy_of_an_unknown_key_is_not_found_and_creates_no_policy(fake_minio, minio):
+def test_update_policy_of_an_unknown_key_is_not_found_and_creates_no_policy(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     with pytest.raises(CredentialNotFound):
         minio.update_policy("PCNOSUCHKEY000000000", ["bkt-a"])
     assert fake.policies == {}
 
 
-def test_disable_and_enable_set_the_user_status(fake_minio, minio):
+def test_disable_and_enable_set_the_user_status(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     credential = minio.create_credential("acct-1", "key", ["bkt-a"])
     fake.calls.clear()
@@ -388,7 +408,9 @@ def test_disable_and_enable_set_the_user_status(fake_minio, minio):
         minio.disable("PCNOSUCHKEY000000000")
 
 
-def test_delete_removes_user_and_policy_and_is_idempotent(fake_minio, minio):
+def test_delete_removes_user_and_policy_and_is_idempotent(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     credential = minio.create_credential("acct-1", "key", ["bkt-a"])
     fake.calls.clear()
@@ -408,7 +430,9 @@ def test_delete_removes_user_and_policy_and_is_idempotent(fake_minio, minio):
 # --------------------------------------------------------------------------- quotas
 
 
-def test_bucket_quota_is_a_hard_quota_and_none_clears_it(fake_minio, minio):
+def test_bucket_quota_is_a_hard_quota_and_none_clears_it(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     minio.set_bucket_quota("bkt-a", 10 * 1024**3)
     assert fake.calls[-1].method == "PUT" and fake.calls[-1].query == {"bucket": "bkt-a"}
@@ -423,7 +447,7 @@ def test_bucket_quota_is_a_hard_quota_and_none_clears_it(fake_minio, minio):
         minio.set_bucket_quota("bkt-a", -1)
 
 
-def test_capabilities_say_minio_has_quotas_and_aws_does_not():
+def test_capabilities_say_minio_has_quotas_and_aws_does_not() -> None:
     assert Capability.QUOTAS in MinioTenantCredentials.capabilities
     assert Capability.QUOTAS not in AwsTenantCredentials.capabilities
     with pytest.raises(NotSupported) as raised:
@@ -434,7 +458,9 @@ def test_capabilities_say_minio_has_quotas_and_aws_does_not():
 # --------------------------------------------------------------------------- metrics
 
 
-def test_bucket_metrics_combine_data_usage_and_prometheus_counters(fake_minio, minio):
+def test_bucket_metrics_combine_data_usage_and_prometheus_counters(
+    fake_minio: tuple[FakeMinio, str], minio: MinioTenantCredentials
+) -> None:
     fake, _ = fake_minio
     start, end = datetime(2026, 11, 21, 22, tzinfo=UTC), datetime(2026, 11, 21, 23, tzinfo=UTC)
 
@@ -459,14 +485,14 @@ def test_bucket_metrics_combine_data_usage_and_prometheus_counters(fake_minio, m
     assert fake.calls[1].signed_by == ADMIN_KEY
 
 
-def test_a_refused_scrape_is_unavailable(fake_minio):
+def test_a_refused_scrape_is_unavailable(fake_minio: tuple[FakeMinio, str]) -> None:
     _, url = fake_minio
     other = MinioTenantCredentials(endpoint_url=url, access_key="someone-else", secret_key=ADMIN_SECRET)
     with pytest.raises(Unavailable):
         other.scrape_bucket_metrics()
 
 
-def test_an_unreachable_minio_is_unavailable():
+def test_an_unreachable_minio_is_unavailable() -> None:
     import socket
 
     with socket.socket() as probe:
@@ -480,7 +506,7 @@ def test_an_unreachable_minio_is_unavailable():
     assert "unreachable" in raised.value.detail
 
 
-def test_prometheus_text_parser_reads_labels_values_and_skips_the_rest():
+def test_prometheus_text_parser_reads_labels_values_and_skips_the_rest() -> None:
     text = (
         "# HELP x_total A counter\n"
         "# TYPE x_total counter\n"
@@ -497,14 +523,14 @@ def test_prometheus_text_parser_reads_labels_values_and_skips_the_rest():
     assert [sample.name for sample in samples] == ["x_total", "x_total", "weird", "y"]
 
 
-def test_traffic_ignores_non_finite_values_and_other_metrics():
+def test_traffic_ignores_non_finite_values_and_other_metrics() -> None:
     samples = parse_prometheus_text(RECORDED_BUCKET_METRICS + 'minio_bucket_traffic_sent_bytes{bucket="bkt-a"} NaN\n')
     traffic = bucket_traffic(samples)
     assert set(traffic) == {"bkt-a", "photos"}
     assert traffic["bkt-a"].sent_bytes == 5_246_976
 
 
-def test_prometheus_token_is_an_hs512_jwt_for_the_admin_key():
+def test_prometheus_token_is_an_hs512_jwt_for_the_admin_key() -> None:
     token = prometheus_token(ADMIN_KEY, ADMIN_SECRET, lifetime_seconds=60)
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header == {"alg": "HS512", "typ": "JWT"}

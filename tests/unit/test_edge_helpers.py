@@ -87,7 +87,7 @@ def test_cursor_round_trip_and_tampering() -> None:
 def test_problem_body_and_money_serialization() -> None:
     response = problem_response(404, "not-found", "Not found", "No such bucket.", request_id="req-1")
     assert response.status_code == 404 and response.content_type == "application/problem+json"
-    assert json.loads(response.body) == {
+    assert json.loads(str(response.body)) == {
         "type": "https://primecloud.dev/problems/not-found",
         "title": "Not found",
         "status": 404,

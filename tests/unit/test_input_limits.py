@@ -33,7 +33,7 @@ def _bounded_string(schema: dict[str, Any]) -> bool:
         return True
     if schema.get("format") in BOUNDED_FORMATS:
         return True
-    pattern = schema.get("pattern")
+    pattern: str = schema.get("pattern") or ""
     # An anchored pattern without open repetition (^[A-Z]{3}$) bounds the length by itself.
     return bool(pattern) and pattern.startswith("^") and pattern.endswith("$") and not re.search(r"[*+]|,\}", pattern)
 

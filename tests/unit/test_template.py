@@ -34,7 +34,7 @@ FUNCTION_IDS = sorted(functions())
 
 
 def code_dir(props: dict[str, Any]) -> Path:
-    return (ROOT / props["CodeUri"]).resolve()
+    return (ROOT / str(props["CodeUri"])).resolve()
 
 
 def event_file(props: dict[str, Any]) -> Path:
@@ -136,7 +136,7 @@ def test_sqs_consumers_report_batch_item_failures_within_the_visibility_timeout(
                 continue
             consumers += 1
             assert "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []), logical_id
-            queue = queues[ref_target(event["Properties"]["Queue"])]
+            queue = queues[str(ref_target(event["Properties"]["Queue"]))]
             # AWS's guidance: at least 6x the consumer's timeout, so retries never overlap a live attempt.
             assert queue["Properties"]["VisibilityTimeout"] >= 6 * props["Timeout"], logical_id
     assert consumers > 0

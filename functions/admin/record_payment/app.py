@@ -6,8 +6,10 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Depends, Response
 
 from primecloud import clock
+from primecloud.adapters import registry
 from primecloud.adapters.email import default_mailer
 from primecloud.api import UserContext, app_for, created, platform_admin_access
+from primecloud.config import get_settings
 from primecloud.schemas.invoices import PaymentCreate, PaymentRecorded
 from primecloud.services.billing import payments
 
@@ -29,7 +31,15 @@ def record_payment(
     ctx: Annotated[UserContext, Depends(platform_admin_access)],
 ) -> Response[PaymentRecorded]:
     result, new = payments.record_payment(
-        ctx.session, ctx.actor, invoice_id, body, now=clock.now(), mailer=default_mailer()
+        ctx.session,
+        ctx.actor,
+        invoice_id,
+        body,
+        now=clock.now(),
+        mailer=default_mailer(),
+        credentials=registry.tenant_credentials,
+        sftpgo=registry.sftpgo,
+        settings=get_settings(),
     )
     if new:
         return created(result)

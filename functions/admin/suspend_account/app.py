@@ -31,7 +31,7 @@ def suspend_account(
         ctx.actor,
         account_id,
         body.reason,
-        credentials=registry.tenant_credentials(),
+        credentials=registry.tenant_credentials,
         sftpgo=registry.sftpgo,
     )
 

@@ -6,7 +6,9 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Depends
 
 from primecloud import clock
+from primecloud.adapters import registry
 from primecloud.api import UserContext, app_for, platform_admin_access
+from primecloud.config import get_settings
 from primecloud.schemas.invoices import InvoiceSummary
 from primecloud.services.billing import payments
 
@@ -21,7 +23,15 @@ app = app_for(__name__)
     },
 )
 def void_invoice(invoice_id: UUID, ctx: Annotated[UserContext, Depends(platform_admin_access)]) -> InvoiceSummary:
-    return payments.void(ctx.session, ctx.actor, invoice_id, now=clock.now())
+    return payments.void(
+        ctx.session,
+        ctx.actor,
+        invoice_id,
+        now=clock.now(),
+        credentials=registry.tenant_credentials,
+        sftpgo=registry.sftpgo,
+        settings=get_settings(),
+    )
 
 
 lambda_handler = app.handler

@@ -26,6 +26,8 @@ def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -
         raise Exception("Unauthorized")  # API Gateway answers 401
     try:
         with unit_of_work() as session:
+            # The wall clock, not primecloud.clock: a token's expiry is judged by real time, so a moved
+            # service clock (tests move it days ahead) does not log the caller out.
             principal = authenticate(session, token, datetime.now(UTC))
     except Exception as error:
         if not is_database_outage(error):

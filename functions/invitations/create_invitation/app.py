@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Depends, Response
 
 from primecloud.adapters.email import default_mailer
 from primecloud.api import AccountContext, account_access, app_for, created
+from primecloud.config import get_settings
 from primecloud.schemas.invitations import InvitationCreate, InvitationOut
 from primecloud.services import invitations
 
@@ -20,7 +21,15 @@ def create_invitation(
     ctx: Annotated[AccountContext, Depends(account_access("admin", "members:write"))],
 ) -> Response[InvitationOut]:
     return created(
-        invitations.create(ctx.session, default_mailer(), ctx.actor, ctx.account, body, inviter_role=ctx.role)
+        invitations.create(
+            ctx.session,
+            default_mailer(),
+            ctx.actor,
+            ctx.account,
+            body,
+            inviter_role=ctx.role,
+            settings=get_settings(),
+        )
     )
 
 

@@ -19,10 +19,11 @@ def work_for(params: dict[str, Any]) -> Callable[[JobStats], None]:
 
         dunning.check_overdue(
             stats,
-            unit_of_work=unit_of_work,
+            sessions=unit_of_work,
             now=clock.now(),
             settings=get_settings(),
             mailer=default_mailer(),
+            credentials=registry.tenant_credentials,
             sftpgo=registry.sftpgo,
         )
 

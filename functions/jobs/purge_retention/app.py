@@ -21,13 +21,13 @@ def work_for(params: dict[str, Any]) -> Callable[[JobStats], None]:
         from primecloud import clock
         from primecloud.adapters import registry
         from primecloud.config import get_settings
-        from primecloud.db import get_engine
+        from primecloud.db import unit_of_work
         from primecloud.services.retention import purge
 
         backends = purge.Backends(
             storage=registry.storage, credentials=registry.tenant_credentials, sftpgo=registry.sftpgo
         )
-        purge.run(get_engine(), backends, stats, now=clock.now(), settings=get_settings(), dry_run=options.dry_run)
+        purge.run(unit_of_work, backends, stats, now=clock.now(), settings=get_settings(), dry_run=options.dry_run)
 
     return work
 

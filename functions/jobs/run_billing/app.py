@@ -15,6 +15,10 @@ from primecloud.jobs import JobStats, scheduled_job_handler
 def work_for(params: dict[str, Any]):  # type: ignore[no-untyped-def]
     def work(stats: JobStats) -> None:
         from primecloud import clock
+        from primecloud.adapters.documents import default_documents
+        from primecloud.adapters.email import default_mailer
+        from primecloud.config import get_settings
+        from primecloud.db import unit_of_work
         from primecloud.services.billing import monthly_run, periods
 
         now = clock.now()
@@ -24,14 +28,16 @@ def work_for(params: dict[str, Any]):  # type: ignore[no-untyped-def]
         else:
             period_start, period_end = periods.previous_month(now)
         stats.details["period"] = f"{period_start:%Y-%m}"
-        result = monthly_run.run_billing(period_start, period_end, now=now)
-        for name, count in result.counts.items():
-            stats.add(name, count)
-        for subject, error in result.failures:
-            stats.fail(subject, error)
-        stats.details["total_amount"] = result.total_amounts
-        if result.unpriced:
-            stats.details["unpriced_metrics"] = result.unpriced
+        monthly_run.run_billing(
+            stats,
+            period_start,
+            period_end,
+            now=now,
+            sessions=unit_of_work,
+            storage=default_documents(),
+            mailer=default_mailer(),
+            settings=get_settings(),
+        )
 
     return work
 

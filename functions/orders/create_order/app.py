@@ -7,7 +7,9 @@ from aws_lambda_powertools.event_handler import Depends, Response
 
 from primecloud import clock
 from primecloud.adapters.documents import default_documents
+from primecloud.adapters.email import default_mailer
 from primecloud.api import AccountContext, account_access, app_for, created
+from primecloud.config import get_settings
 from primecloud.schemas.orders import OrderCreate, OrderOut
 from primecloud.services.billing import orders
 
@@ -27,7 +29,16 @@ def create_order(
     ctx: Annotated[AccountContext, Depends(account_access("admin", "billing:write"))],
 ) -> Response[OrderOut]:
     return created(
-        orders.create_order(ctx.session, ctx.actor, ctx.account, body, now=clock.now(), storage=default_documents())
+        orders.create_order(
+            ctx.session,
+            ctx.actor,
+            ctx.account,
+            body,
+            now=clock.now(),
+            storage=default_documents(),
+            mailer=default_mailer(),
+            settings=get_settings(),
+        )
     )
 
 

@@ -9,15 +9,31 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url, text
+from sqlalchemy import (
+    URL,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    cast,
+    create_engine,
+    event,
+    exc,
+    func,
+    literal,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from primecloud.config import Settings, get_settings
@@ -111,7 +127,8 @@ def cache_paramstyle_conversion() -> None:
     pg8000.legacy.convert_paramstyle = convert_paramstyle
 
 
-def build_engine(settings: Settings | None = None, *, url: URL | None = None, **engine_options: Any) -> Engine:
+# C901: the engine's event listeners are closures over its settings, each of them simple.
+def build_engine(settings: Settings | None = None, *, url: URL | None = None, **engine_options: Any) -> Engine:  # noqa: C901
     """An engine with the app's connection rules: TLS when configured, timeouts, UTC."""
     settings = settings or get_settings()
     options: dict[str, Any] = {
@@ -227,6 +244,10 @@ def unit_of_work() -> Iterator[Session]:
         session.close()
 
 
+Sessions = Callable[[], AbstractContextManager[Session]]
+"""Where a job gets the session of each of its transactions: ``unit_of_work``, or a test's own."""
+
+
 # SQLSTATE classes of a server that cannot serve now: connection exception (08), insufficient
 # resources (53: too many connections, disk full), operator intervention (57: shutdown, statement timeout).
 _OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
@@ -310,6 +331,35 @@ def as_purge_role(target: Session | Connection) -> None:
     """Act as ``primecloud_purge`` for the rest of the transaction: the retention purge's audit-log
     deletions (the application role only inserts and reads audit entries)."""
     run_first(target, f"SET LOCAL ROLE {PURGE_ROLE}")
+
+
+# --- advisory locks ------------------------------------------------------------------------------
+# One key derivation for every advisory lock, hashtextextended('<namespace>:<key>', 0), so all who
+# take a lock (a transaction's lock, a job run's session-level one) name the same key.
+LockKey: TypeAlias = str | UUID | ColumnElement[Any]
+
+
+def advisory_lock_key(namespace: str, key: LockKey) -> ColumnElement[int]:
+    """The lock's 64-bit key as SQL; ``key`` may be a column, for a lock that rides on a statement."""
+    if isinstance(key, ColumnElement):
+        return func.hashtextextended(literal(f"{namespace}:") + cast(key, String), 0, type_=BigInteger)
+    return func.hashtextextended(literal(f"{namespace}:{key}"), 0, type_=BigInteger)
+
+
+def xact_lock_sql(namespace: str, key: LockKey, *, shared: bool = False) -> ColumnElement[Any]:
+    """The SQL that waits for the lock (held till the transaction ends), to select alone or add to a statement."""
+    lock_key = advisory_lock_key(namespace, key)
+    return func.pg_advisory_xact_lock_shared(lock_key) if shared else func.pg_advisory_xact_lock(lock_key)
+
+
+def xact_lock(target: Session | Connection, namespace: str, key: LockKey, *, shared: bool = False) -> None:
+    """Wait for the transaction-scoped advisory lock ``namespace``/``key``; held till the transaction ends."""
+    target.execute(select(xact_lock_sql(namespace, key, shared=shared)))
+
+
+def try_xact_lock(target: Session | Connection, namespace: str, key: LockKey) -> bool:
+    """Take the transaction-scoped lock if it is free (held till the transaction ends); whether it was."""
+    return bool(target.execute(select(func.pg_try_advisory_xact_lock(advisory_lock_key(namespace, key)))).scalar_one())
 
 
 def ping() -> None:

@@ -6,18 +6,19 @@ a dedicated connection for the whole run, keeps two runs of the same job from ov
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, bindparam, case, insert, text, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from primecloud import clock
+from primecloud.db import advisory_lock_key
 from primecloud.errors import Conflict
 from primecloud.observability import logger, publish_count
 
@@ -34,24 +35,21 @@ JOB_TIMEOUTS: dict[str, timedelta] = {
     "purge_retention": timedelta(seconds=900),
 }
 ABANDONED = "Abandoned: it did not finish within its function's timeout and no process holds the job's lock."
-
-
-def lock_key(job: str) -> int:
-    """A stable signed 64-bit advisory-lock key per job name."""
-    return zlib.crc32(f"primecloud:job:{job}".encode()) - 2**31
+JOB_LOCK = "job"  # the advisory-lock namespace of job runs: the key is the job's name
 
 
 @contextmanager
 def advisory_lock(connection: Connection, job: str) -> Iterator[None]:
     """Hold the job's lock on ``connection`` or raise Conflict when another run holds it."""
-    acquired = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(job)}).scalar()
+    key = advisory_lock_key(JOB_LOCK, job)
+    acquired = connection.execute(select(func.pg_try_advisory_lock(key))).scalar()
     connection.commit()
     if not acquired:
         raise Conflict(f"The {job} job is already running.")
     try:
         yield
     finally:
-        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(job)})
+        connection.execute(select(func.pg_advisory_unlock(key)))
         connection.commit()
 
 
@@ -87,7 +85,7 @@ def run_job(
     trigger: str,
     work: Callable[[JobStats], None],
     *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = lambda: clock.now(),  # noqa: PLW0108 - looked up per call: tests move the clock
     params: dict[str, Any] | None = None,
     run_id: UUID | None = None,
 ) -> JobRunResult:

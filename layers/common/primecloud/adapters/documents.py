@@ -13,8 +13,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from primecloud import clock
-from primecloud.adapters.storage import PresignedRequest, validate_object_key
+from primecloud.adapters.storage import PresignedRequest
 from primecloud.adapters.storage_s3 import _translated, content_disposition
+from primecloud.rules import validate_object_key
 
 if TYPE_CHECKING:
     from primecloud.adapters.storage_s3 import S3ObjectStorage

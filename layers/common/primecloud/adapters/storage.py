@@ -21,14 +21,13 @@ Lifecycle rules are kept in the database as a small JSON form (``LifecycleRule``
 
 ``id`` is required (1-255 characters, unique in the bucket); ``prefix`` defaults to the whole
 bucket; at least one of the three ``*_days`` actions must be given (each a positive integer).
-``storage_s3`` translates it to an S3 ``LifecycleConfiguration`` rule.
+``storage_s3`` translates it to an S3 ``LifecycleConfiguration`` rule. The limits, and the rules for
+bucket names, object keys and tags, are in ``primecloud.rules``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +35,12 @@ from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol
 
 from primecloud.errors import Conflict, Invalid, NotFound, PrimeCloudError
+from primecloud.rules import (
+    LIFECYCLE_ACTIONS,
+    MAX_LIFECYCLE_PREFIX_LENGTH,
+    MAX_LIFECYCLE_RULE_ID_LENGTH,
+    MAX_LIFECYCLE_RULES,
+)
 
 # --------------------------------------------------------------------------- errors
 
@@ -79,9 +84,6 @@ class Capability(StrEnum):
 # --------------------------------------------------------------------------- value types
 
 ARN_PREFIX = "arn:aws:s3:::"
-MAX_LIFECYCLE_RULES = 1000
-MAX_OBJECT_TAGS = 10
-MAX_BUCKET_TAGS = 50
 
 
 @dataclass(frozen=True)
@@ -146,47 +148,6 @@ class BucketMetrics:
     traffic_mode: Literal["window", "cumulative"]
 
 
-# --------------------------------------------------------------------------- names
-
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-
-
-def validate_bucket_name(name: str) -> str:
-    """S3's general-purpose bucket naming rules (DNS-safe, no dots next to each other, not an IP)."""
-    if not _BUCKET_NAME.match(name) or ".." in name or ".-" in name or "-." in name:
-        raise Invalid(
-            "Bucket names have 3-63 lowercase letters, digits, dots or hyphens"
-            " and start and end with a letter or digit."
-        )
-    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
-        raise Invalid("This bucket name uses a reserved prefix or suffix.")
-    try:
-        ipaddress.IPv4Address(name)
-    except ValueError:
-        return name
-    raise Invalid("A bucket name must not look like an IP address.")
-
-
-def validate_object_key(key: str) -> str:
-    if not key or len(key.encode()) > 1024:
-        raise Invalid("An object key has 1 to 1024 bytes.")
-    return key
-
-
-def validate_tags(tags: Mapping[str, str], *, limit: int) -> dict[str, str]:
-    """S3 tag rules: at most ``limit`` tags, keys 1-128 and values 0-256 characters."""
-    if len(tags) > limit:
-        raise Invalid(f"At most {limit} tags are allowed.")
-    for tag_key, tag_value in tags.items():
-        if not isinstance(tag_key, str) or not 1 <= len(tag_key) <= 128:
-            raise Invalid("Tag keys have 1 to 128 characters.")
-        if not isinstance(tag_value, str) or len(tag_value) > 256:
-            raise Invalid("Tag values have at most 256 characters.")
-    return dict(tags)
-
-
 # --------------------------------------------------------------------------- lifecycle rules
 
 
@@ -199,14 +160,7 @@ class LifecycleRule:
     noncurrent_expire_days: int | None = None
     abort_multipart_days: int | None = None
 
-    _FIELDS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "prefix",
-        "enabled",
-        "expire_days",
-        "noncurrent_expire_days",
-        "abort_multipart_days",
-    )
+    _FIELDS: ClassVar[tuple[str, ...]] = ("id", "prefix", "enabled", *LIFECYCLE_ACTIONS)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LifecycleRule:
@@ -214,15 +168,15 @@ class LifecycleRule:
         if unknown:
             raise Invalid(f"Unknown lifecycle rule field(s): {', '.join(sorted(unknown))}.")
         rule_id = data.get("id")
-        if not isinstance(rule_id, str) or not 1 <= len(rule_id) <= 255:
+        if not isinstance(rule_id, str) or not 1 <= len(rule_id) <= MAX_LIFECYCLE_RULE_ID_LENGTH:
             raise Invalid("A lifecycle rule needs an id of 1 to 255 characters.")
         prefix = data.get("prefix", "")
-        if not isinstance(prefix, str) or len(prefix.encode()) > 1024:
+        if not isinstance(prefix, str) or len(prefix.encode()) > MAX_LIFECYCLE_PREFIX_LENGTH:
             raise Invalid("A lifecycle rule prefix must be a string of at most 1024 bytes.")
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             raise Invalid("A lifecycle rule's enabled flag must be true or false.")
-        days = {name: data.get(name) for name in cls._FIELDS[3:]}
+        days = {name: data.get(name) for name in LIFECYCLE_ACTIONS}
         for name, value in days.items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise Invalid(f"Lifecycle rule {name} must be a positive number of days.")
@@ -232,7 +186,7 @@ class LifecycleRule:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "prefix": self.prefix, "enabled": self.enabled}
-        for name in self._FIELDS[3:]:
+        for name in LIFECYCLE_ACTIONS:
             value = getattr(self, name)
             if value is not None:
                 data[name] = value

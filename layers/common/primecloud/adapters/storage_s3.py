@@ -21,8 +21,6 @@ from urllib.parse import quote
 
 from primecloud import clock
 from primecloud.adapters.storage import (
-    MAX_BUCKET_TAGS,
-    MAX_OBJECT_TAGS,
     BucketAlreadyExists,
     BucketNotEmpty,
     BucketNotFound,
@@ -33,12 +31,10 @@ from primecloud.adapters.storage import (
     ObjectPage,
     PresignedRequest,
     parse_lifecycle_rules,
-    validate_bucket_name,
-    validate_object_key,
-    validate_tags,
 )
 from primecloud.errors import Invalid, PrimeCloudError, Unavailable
 from primecloud.observability import logger
+from primecloud.rules import MAX_BUCKET_TAGS, MAX_OBJECT_TAGS, validate_bucket_name, validate_object_key, validate_tags
 
 DEFAULT_UPLOAD_URL_SECONDS = 900
 DEFAULT_DOWNLOAD_URL_SECONDS = 300

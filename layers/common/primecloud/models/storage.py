@@ -27,10 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 import primecloud.models.iam  # noqa: F401 - loads the tables its foreign keys name
 from primecloud.models.base import Base, SoftDelete, Timestamps, UUIDPrimaryKey
 from primecloud.models.enums import AccessKeyStatus, BucketStatus, PermissionLevel, SftpUserStatus, one_of
-
-# S3 bucket naming: 3-63 characters, lowercase letters, digits, dots and hyphens,
-# starting and ending with a letter or digit.
-BUCKET_NAME_PATTERN = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+from primecloud.rules import BUCKET_NAME_PATTERN
 
 
 class Bucket(Base, UUIDPrimaryKey, Timestamps, SoftDelete):

@@ -8,12 +8,17 @@ from uuid import UUID
 
 from pydantic import Field, Strict, StrictBool, StringConstraints, field_validator, model_validator
 
-from primecloud.adapters.storage import MAX_LIFECYCLE_RULES, validate_bucket_name
 from primecloud.enums import PermissionLevel
 from primecloud.errors import Invalid
+from primecloud.rules import (
+    LIFECYCLE_ACTIONS,
+    MAX_LIFECYCLE_DAYS,
+    MAX_LIFECYCLE_PREFIX_LENGTH,
+    MAX_LIFECYCLE_RULE_ID_LENGTH,
+    MAX_LIFECYCLE_RULES,
+    validate_bucket_name,
+)
 from primecloud.schemas.common import Schema
-
-MAX_LIFECYCLE_DAYS = 36_500  # a hundred years: longer is a typo, not a retention policy
 
 BucketName = Annotated[
     str,
@@ -36,8 +41,8 @@ QuotaBytes = Annotated[int, Strict(), Field(gt=0, le=2**63 - 1, description="Har
 class LifecycleRule(Schema):
     """One lifecycle rule (the storage adapter's JSON form); at least one of the ``*_days`` actions."""
 
-    id: str = Field(min_length=1, max_length=255, description="Unique within the bucket")
-    prefix: Annotated[str, StringConstraints(strip_whitespace=False, max_length=1024)] = Field(
+    id: str = Field(min_length=1, max_length=MAX_LIFECYCLE_RULE_ID_LENGTH, description="Unique within the bucket")
+    prefix: Annotated[str, StringConstraints(strip_whitespace=False, max_length=MAX_LIFECYCLE_PREFIX_LENGTH)] = Field(
         "", description="Objects the rule applies to; empty for the whole bucket"
     )
     enabled: StrictBool = True
@@ -51,7 +56,7 @@ class LifecycleRule(Schema):
 
     @model_validator(mode="after")
     def _has_an_action(self) -> LifecycleRule:
-        if self.expire_days is None and self.noncurrent_expire_days is None and self.abort_multipart_days is None:
+        if all(getattr(self, action) is None for action in LIFECYCLE_ACTIONS):
             raise ValueError("a rule needs at least one of expire_days, noncurrent_expire_days, abort_multipart_days")
         return self
 

@@ -13,10 +13,10 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from primecloud.adapters.storage import MAX_OBJECT_TAGS
+from primecloud.rules import MAX_OBJECT_KEY_BYTES, MAX_OBJECT_TAGS, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH
 from primecloud.schemas.common import Page, Schema
 
-MAX_KEY_LENGTH = 1024  # characters here; the service also holds S3's limit of 1024 UTF-8 bytes
+MAX_KEY_LENGTH = MAX_OBJECT_KEY_BYTES  # characters here; the service also holds S3's limit in UTF-8 bytes
 # No control characters in keys, prefixes and delimiters: S3 lists keys in XML 1.0, which cannot carry
 # them (a listing of such a key fails), and AWS advises against them in key names.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
@@ -120,8 +120,8 @@ class ObjectTagsIn(Schema):
         ),
         # The limits validate_tags enforces, for the document (propertyNames/maxLength).
         json_schema_extra={
-            "propertyNames": {"minLength": 1, "maxLength": 128},
-            "additionalProperties": {"type": "string", "maxLength": 256},
+            "propertyNames": {"minLength": 1, "maxLength": MAX_TAG_KEY_LENGTH},
+            "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE_LENGTH},
         },
     )
 

@@ -36,12 +36,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, String, Uuid, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Uuid, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from primecloud.access import TENANT_SETTING
 from primecloud.actor import Actor
 from primecloud.compensation import undo_unless_committed
+from primecloud.db import xact_lock_sql
 from primecloud.enums import AccessKeyStatus, BucketStatus
 from primecloud.errors import Conflict, Invalid, NotFound, PrimeCloudError
 from primecloud.models.iam import Account
@@ -82,8 +83,7 @@ class GrantsLock:
 
     def column(self, account_id: ColumnElement[uuid.UUID]) -> ColumnElement[Any]:
         """The SQL that takes the lock, to add to a statement that reads ``account_id`` once."""
-        key = func.hashtextextended(literal("access-key-grants:") + cast(account_id, String), 0)
-        return func.pg_advisory_xact_lock(key) if self.exclusive else func.pg_advisory_xact_lock_shared(key)
+        return xact_lock_sql("access-key-grants", account_id, shared=not self.exclusive)
 
     def taken(self, session: Session, account_id: uuid.UUID) -> None:
         """Record that the statement carrying ``column`` ran in the session's current transaction."""

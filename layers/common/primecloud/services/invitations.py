@@ -14,6 +14,8 @@ from primecloud import clock
 from primecloud.access import check_role_change, role_at_least
 from primecloud.actor import Actor
 from primecloud.adapters.email import Email, Mailer
+from primecloud.config import Settings
+from primecloud.db import xact_lock
 from primecloud.errors import Conflict, Forbidden, NotFound
 from primecloud.models.enums import AccountRole, AccountStatus
 from primecloud.models.iam import Account, AccountMember, Invitation, User
@@ -56,15 +58,13 @@ def _out(invitation: Invitation, now: datetime) -> InvitationOut:
 
 def _lock_address(session: Session, account_id: UUID, email_key: str) -> None:
     """Serialize invitations of one address to one account, so two requests can't both be 'the pending one'."""
-    session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(f"invitation:{account_id}:{email_key}", 0)))
-    )
+    xact_lock(session, "invitation", f"{account_id}:{email_key}")
 
 
-def _invitation_email(invitation: Invitation, raw_token: str, account: Account, inviter: User | None) -> Email:
-    from primecloud.config import get_settings
-
-    accept_url = f"{get_settings().public_base_url.rstrip('/')}/v1/invitations/accept"
+def _invitation_email(
+    invitation: Invitation, raw_token: str, account: Account, inviter: User | None, settings: Settings
+) -> Email:
+    accept_url = f"{settings.public_base_url.rstrip('/')}/v1/invitations/accept"
     inviter_name = (inviter.name or inviter.email) if inviter is not None else "An administrator"
     text = (
         f'{inviter_name} invited you to join the PrimeCloud account "{account.name}" as {invitation.role}.\n'
@@ -82,7 +82,14 @@ def _invitation_email(invitation: Invitation, raw_token: str, account: Account, 
 
 
 def create(
-    session: Session, mailer: Mailer, actor: Actor, account: Account, req: InvitationCreate, *, inviter_role: str
+    session: Session,
+    mailer: Mailer,
+    actor: Actor,
+    account: Account,
+    req: InvitationCreate,
+    *,
+    inviter_role: str,
+    settings: Settings,
 ) -> InvitationOut:
     """Invite ``req.email`` with ``req.role`` (at most the inviter's own; an owner only by an owner's
     own sign-in, ``access.check_role_change``) and email them the token."""
@@ -143,7 +150,7 @@ def create(
     session.flush()
     inviter = session.get(User, actor.user_id) if actor.user_id is not None else None
     # Last: a failed send (503) rolls the invitation back, so nobody holds a pending one they never got.
-    mailer.send(_invitation_email(invitation, raw_token, account, inviter))
+    mailer.send(_invitation_email(invitation, raw_token, account, inviter, settings))
     return _out(invitation, now)
 
 

@@ -15,13 +15,14 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
 from primecloud.adapters.job_invoker import JobInvoker
+from primecloud.db import try_xact_lock
 from primecloud.errors import Conflict, Invalid, NotFound, PrimeCloudError, Unavailable
-from primecloud.jobs import JOB_TIMEOUTS, JOBS, close_abandoned_runs, lock_key
+from primecloud.jobs import JOB_LOCK, JOB_TIMEOUTS, JOBS, close_abandoned_runs
 from primecloud.models.system import JobRun
 from primecloud.pagination import paginate
 from primecloud.schemas.common import Page
@@ -37,8 +38,8 @@ def run_out(run: JobRun) -> JobRunOut:
     return JobRunOut(
         id=run.id,
         job=run.job,
-        trigger=run.trigger,  # type: ignore[arg-type]
-        status=run.status,  # type: ignore[arg-type]
+        trigger=run.trigger,
+        status=run.status,
         started_at=run.started_at,
         finished_at=run.finished_at,
         params=params,
@@ -77,7 +78,7 @@ def start(
     session: Session, actor: Actor, job: str, body: JobRunStart, invoker: JobInvoker, *, now: datetime
 ) -> JobRunOut:
     params = validate_params(_known_job(job), body.params)
-    if not session.execute(select(func.pg_try_advisory_xact_lock(lock_key(job)))).scalar_one():
+    if not try_xact_lock(session, JOB_LOCK, job):
         raise Conflict(f"The {job} job is already running.")
     close_abandoned_runs(session, job, now=now)
     earlier = session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.status == "running").limit(1))

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +47,7 @@ from sqlalchemy import CursorResult, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from primecloud import clock
 from primecloud.enums import AccountStatus, UsageMetric
 from primecloud.errors import PrimeCloudError, Unavailable
 from primecloud.observability import logger
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
     from primecloud.adapters.sftpgo import SftpGoClient
     from primecloud.adapters.storage import BucketMetrics, ObjectStorage, TenantCredentials
+    from primecloud.db import Sessions
 
 HOUR = timedelta(hours=1)
 COUNTER_LOOKBACK = timedelta(days=31)
@@ -70,8 +71,6 @@ COUNTERS = {
     UsageMetric.API_REQUESTS.value: "requests",
 }
 _COUNTER_SOURCE = re.compile(r"^" + re.escape(COUNTER_SOURCE_PREFIX) + r"(\d+)$")
-
-SessionFactory = Callable[[], AbstractContextManager["Session"]]
 
 
 @dataclass(frozen=True)
@@ -338,7 +337,7 @@ def collect_usage(
     credentials: TenantCredentials,
     storage: ObjectStorage,
     sftpgo: Callable[[], SftpGoClient],
-    sessions: SessionFactory,
+    sessions: Sessions,
     listing_fallback: bool = True,
 ) -> CollectionReport:
     """Sample the accounts' usage for the hour of ``period_start``; each account in its own transaction.
@@ -436,7 +435,7 @@ def record_run(session: Session, run_id: UUID | None, report: CollectionReport, 
         updated = cast("CursorResult[Any]", session.execute(_RECORD_RUN, {**parameters, "run_id": run_id}))
         if updated.rowcount:
             return run_id
-    now = datetime.now(UTC)
+    now = clock.now()
     new_id = session.execute(
         insert(JobRun)
         .values(job="collect_usage", trigger="manual", status="running", started_at=now, stats={"params": {}})

@@ -8,23 +8,20 @@ writes could leave the database with one set and the backend with the other.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
-from primecloud.adapters.storage import MAX_OBJECT_TAGS, ObjectStorage, validate_tags
+from primecloud.adapters.storage import ObjectStorage
+from primecloud.db import xact_lock
 from primecloud.errors import Invalid
 from primecloud.models.storage import Bucket, ObjectTag
+from primecloud.rules import validate_object_tags
 from primecloud.schemas.objects import ObjectTagsOut
 from primecloud.services import audit
 from primecloud.services.objects import require_object
-
-# What S3 accepts in tag keys and values: letters, digits, spaces and + - = . _ : / @
-_TAG_TEXT = re.compile(r"[\w +\-=.:/@]*")
-_RESERVED_PREFIX = "aws:"
 
 
 def _invalid_tags(message: str) -> Invalid:
@@ -34,15 +31,9 @@ def _invalid_tags(message: str) -> Invalid:
 
 def _checked_tags(tags: Mapping[str, str]) -> dict[str, str]:
     try:
-        checked = validate_tags(tags, limit=MAX_OBJECT_TAGS)
+        return validate_object_tags(tags)
     except Invalid as exc:
         raise _invalid_tags(exc.detail) from None
-    for tag_key, tag_value in checked.items():
-        if not _TAG_TEXT.fullmatch(tag_key) or not _TAG_TEXT.fullmatch(tag_value):
-            raise _invalid_tags("tag keys and values may hold letters, digits, spaces and + - = . _ : / @ only")
-        if tag_key.lower().startswith(_RESERVED_PREFIX):
-            raise _invalid_tags("tag keys starting with 'aws:' are reserved")
-    return checked
 
 
 def _stored_tags(session: Session, bucket: Bucket, key: str) -> dict[str, str]:
@@ -55,8 +46,7 @@ def _stored_tags(session: Session, bucket: Bucket, key: str) -> dict[str, str]:
 
 
 def _lock_object(session: Session, bucket: Bucket, key: str) -> None:
-    lock_key = func.hashtextextended(f"object_tags:{bucket.id}:{key}", 0)
-    session.execute(select(func.pg_advisory_xact_lock(lock_key)))
+    xact_lock(session, "object_tags", f"{bucket.id}:{key}")
 
 
 def get_tags(session: Session, storage: ObjectStorage, bucket: Bucket, key: str) -> ObjectTagsOut:

@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from primecloud import clock
 from primecloud.actor import Actor
-from primecloud.adapters.storage import ObjectInfo, ObjectStorage, PresignedRequest, validate_object_key
+from primecloud.adapters.storage import ObjectInfo, ObjectStorage, PresignedRequest
 from primecloud.enums import UsageMetric
 from primecloud.errors import Conflict, Invalid
 from primecloud.models.billing import UsageRecord
 from primecloud.models.storage import Bucket, ObjectFavorite, ObjectShare, ObjectTag
 from primecloud.pagination import decode_cursor, encode_cursor
+from primecloud.rules import validate_object_key
 from primecloud.schemas.objects import (
     DownloadUrlOut,
     ObjectListing,

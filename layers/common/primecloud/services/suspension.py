@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
 from primecloud.adapters.email import Mailer
-from primecloud.config import Settings, get_settings
+from primecloud.config import Settings
 from primecloud.enums import AccessKeyStatus, AccountStatus, InvoiceStatus
 from primecloud.errors import Conflict, NotFound, PrimeCloudError, Unavailable
 from primecloud.models.billing import Invoice
@@ -45,7 +45,10 @@ NONPAYMENT = "nonpayment"
 STAFF = "staff"
 UNPAID_STATUSES = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value)
 
+# The backends come as factories (``registry.tenant_credentials``, ``registry.sftpgo``): built only
+# when an account's status changes, SftpGo only when the account has SFTP users.
 SftpGoFactory = Callable[[], "SftpGoClient"]
+TenantCredentialsFactory = Callable[[], "TenantCredentials"]
 
 
 # --------------------------------------------------------------------------- dunning
@@ -58,13 +61,12 @@ def suspend_for_nonpayment(
     invoice_id: UUID,
     actor: Actor,
     now: datetime,
-    credentials: TenantCredentials | None = None,
-    sftpgo: SftpGoFactory | None = None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
 ) -> bool:
     """Suspend the account for the unpaid ``invoice_id``; False when it is not active (or gone).
 
-    ``sftpgo`` is a factory (``registry.sftpgo``): SftpGo is only asked when the account has SFTP
-    users. Raises ``Unavailable`` when a backend fails; the caller's transaction must then roll back.
+    Raises ``Unavailable`` when a backend fails; the caller's transaction must then roll back.
     """
     account = _locked_account(session, account_id)
     if account is None or account.status != AccountStatus.ACTIVE.value:
@@ -88,9 +90,9 @@ def reactivate_after_payment(
     *,
     actor: Actor,
     now: datetime,
-    credentials: TenantCredentials | None = None,
-    sftpgo: SftpGoFactory | None = None,
-    settings: Settings | None = None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
+    settings: Settings,
     mailer: Mailer | None = None,
 ) -> bool:
     """After a full payment: lift a suspension for nonpayment; False when there is nothing to lift.
@@ -109,7 +111,7 @@ def reactivate_after_payment(
     if cause != NONPAYMENT:
         logger.info("payment does not lift this suspension", extra={"account_id": str(account_id), "cause": cause})
         return False
-    grace = timedelta(days=(settings or get_settings()).dunning_suspend_days)
+    grace = timedelta(days=settings.dunning_suspend_days)
     still_unpaid = session.scalar(
         select(
             exists().where(
@@ -162,8 +164,8 @@ def suspend_by_staff(
     account_id: UUID,
     reason: str | None,
     *,
-    credentials: TenantCredentials | None = None,
-    sftpgo: SftpGoFactory | None = None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
 ) -> AccountOut:
     """Staff suspend an active account (404 unknown or closed, 409 not active)."""
     account = _staff_target(session, account_id, AccountStatus.ACTIVE, AccountStatus.SUSPENDED)
@@ -177,8 +179,8 @@ def reactivate_by_staff(
     account_id: UUID,
     reason: str | None,
     *,
-    credentials: TenantCredentials | None = None,
-    sftpgo: SftpGoFactory | None = None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
 ) -> AccountOut:
     """Staff reactivate a suspended account, whatever suspended it (404 unknown or closed, 409 not suspended)."""
     account = _staff_target(session, account_id, AccountStatus.SUSPENDED, AccountStatus.ACTIVE)
@@ -205,14 +207,10 @@ def _locked_account(session: Session, account_id: UUID) -> Account | None:
 
 
 def _backends(
-    credentials: TenantCredentials | None, sftpgo: SftpGoFactory | None
+    credentials: TenantCredentialsFactory, sftpgo: SftpGoFactory
 ) -> tuple[TenantCredentials, sftp_users.SftpBackends]:
-    from primecloud.adapters import registry
-
-    tenant_credentials = credentials if credentials is not None else registry.tenant_credentials()
-    return tenant_credentials, sftp_users.SftpBackends(
-        sftpgo=sftpgo or registry.sftpgo, credentials=lambda: tenant_credentials
-    )
+    tenant_credentials = credentials()
+    return tenant_credentials, sftp_users.SftpBackends(sftpgo=sftpgo, credentials=lambda: tenant_credentials)
 
 
 def _suspend(
@@ -223,8 +221,8 @@ def _suspend(
     cause: str,
     reason: str | None,
     details: dict[str, Any],
-    credentials: TenantCredentials | None,
-    sftpgo: SftpGoFactory | None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
 ) -> None:
     tenant_credentials, sftp_backends = _backends(credentials, sftpgo)
     account.status = AccountStatus.SUSPENDED.value
@@ -260,8 +258,8 @@ def _reactivate(
     *,
     cause: str,
     reason: str | None,
-    credentials: TenantCredentials | None,
-    sftpgo: SftpGoFactory | None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
 ) -> list[UUID]:
     tenant_credentials, sftp_backends = _backends(credentials, sftpgo)
     account.status = AccountStatus.ACTIVE.value

@@ -27,8 +27,6 @@ Re-runs on the same day change nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -50,7 +48,7 @@ from primecloud.observability import logger
 from primecloud.services import audit, notifications, suspension
 
 if TYPE_CHECKING:
-    from primecloud.adapters.storage import TenantCredentials
+    from primecloud.db import Sessions
 
 JOB = "check_overdue"
 BATCH_SIZE = 200  # invoice ids read per statement; each invoice is still its own transaction
@@ -98,22 +96,22 @@ class InvoiceOutcome:
 def check_overdue(
     stats: JobStats,
     *,
-    unit_of_work: Callable[[], AbstractContextManager[Session]],
+    sessions: Sessions,
     now: datetime,
     settings: Settings,
     mailer: Mailer,
-    credentials: TenantCredentials | None = None,
-    sftpgo: suspension.SftpGoFactory | None = None,
+    credentials: suspension.TenantCredentialsFactory,
+    sftpgo: suspension.SftpGoFactory,
 ) -> None:
     """The job's work: every invoice that needs something, one transaction each; counts go to ``stats``."""
     plan = DunningPlan.from_settings(settings)
     after: tuple[datetime, UUID] | None = None
     while True:
-        with unit_of_work() as session:
+        with sessions() as session:
             batch = _invoices_needing_action(session, plan, now, after)
         for _due_at, invoice_id in batch:
             try:
-                with unit_of_work() as session:
+                with sessions() as session:
                     outcome = process_invoice(
                         session,
                         invoice_id,
@@ -184,8 +182,8 @@ def process_invoice(
     now: datetime,
     settings: Settings,
     mailer: Mailer,
-    credentials: TenantCredentials | None = None,
-    sftpgo: suspension.SftpGoFactory | None = None,
+    credentials: suspension.TenantCredentialsFactory,
+    sftpgo: suspension.SftpGoFactory,
 ) -> InvoiceOutcome | None:
     """What is due for one invoice, in the caller's transaction; None when nothing was (paid meanwhile...)."""
     invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id).with_for_update())

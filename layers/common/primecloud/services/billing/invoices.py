@@ -68,8 +68,8 @@ def summary(invoice: Invoice | Row[Any]) -> InvoiceSummary:
     return InvoiceSummary(
         id=invoice.id,
         number=invoice.number,
-        kind=invoice.kind,  # type: ignore[arg-type]  # validated into the enum
-        status=invoice.status,  # type: ignore[arg-type]
+        kind=invoice.kind,
+        status=invoice.status,
         currency=invoice.currency,
         subtotal=invoice.subtotal,
         tax=invoice.tax,

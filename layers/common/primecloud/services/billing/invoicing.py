@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from primecloud.actor import Actor
 from primecloud.adapters.email import Email, Mailer
 from primecloud.compensation import undo_unless_committed
-from primecloud.config import Settings, get_settings
+from primecloud.config import Settings
 from primecloud.enums import DeliveryStatus, InvoiceStatus
 from primecloud.errors import Conflict, Unavailable
 from primecloud.models.billing import CustomerInvoice, Invoice, InvoiceLine, InvoiceNumberSequence
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from fpdf import FPDF
 
     from primecloud.adapters.documents import DocumentStore, StoredDocument
-    from primecloud.adapters.storage import ObjectStorage
 
 SELLER_NAME = "PrimeCloud"
 SYSTEM_ACTOR = Actor.system("invoicing")
@@ -284,19 +283,6 @@ def document_key(invoice: Invoice, extension: str) -> str:
 # --------------------------------------------------------------------------- issuing
 
 
-def _document_store(storage: DocumentStore | ObjectStorage | None) -> DocumentStore:
-    from primecloud.adapters.documents import DocumentStore, S3Documents, default_documents
-    from primecloud.adapters.storage_s3 import S3ObjectStorage
-
-    if storage is None:
-        return default_documents()
-    if isinstance(storage, DocumentStore):
-        return storage
-    if isinstance(storage, S3ObjectStorage):
-        return S3Documents.sharing(storage)
-    raise TypeError(f"{type(storage).__name__} cannot store invoice documents")
-
-
 def billing_contact(session: Session, account: Account) -> str | None:
     """The one address an invoice document names: the first of the billing recipients."""
     recipients = notifications.billing_recipients(session, account)
@@ -337,19 +323,17 @@ def issue(
     invoice: Invoice,
     *,
     now: datetime,
-    storage: DocumentStore | ObjectStorage | None = None,
-    mailer: Mailer | None = None,
-    settings: Settings | None = None,
+    storage: DocumentStore,
+    mailer: Mailer,
+    settings: Settings,
     actor: Actor | None = None,
 ) -> Invoice:
     """Issue a flushed draft invoice in the caller's transaction (see the module docstring).
 
-    ``storage`` is where the documents go: a ``DocumentStore``, an ``S3ObjectStorage`` (its
-    client is reused) or None for the container's default. ``actor`` defaults to the system.
-    A failing document upload raises ``Unavailable`` (nothing is kept); a failing email only
-    marks the customer invoice's delivery as failed.
+    ``storage`` is where the documents go. ``actor`` defaults to the system. A failing document
+    upload raises ``Unavailable`` (nothing is kept); a failing email only marks the customer
+    invoice's delivery as failed.
     """
-    settings = settings or get_settings()
     actor = actor or SYSTEM_ACTOR
     if invoice.status != InvoiceStatus.DRAFT or invoice.number is not None:
         raise Conflict(f"Invoice {invoice.id} is not a draft.")
@@ -410,7 +394,7 @@ def issue(
         invoice=invoice,
         customer_invoice=customer_invoice,
         data=data,
-        store=_document_store(storage),
+        store=storage,
         settings=settings,
     )
 
@@ -452,7 +436,7 @@ def issue(
 
     if billing_email:
         try:
-            (mailer or _default_mailer()).send(
+            mailer.send(
                 Email(
                     to=billing_email,
                     subject=f"PrimeCloud invoice {invoice.number}",
@@ -469,12 +453,6 @@ def issue(
             notifications.mark_emailed(session, notification_ids, now)
     session.flush()
     return invoice
-
-
-def _default_mailer() -> Mailer:
-    from primecloud.adapters.email import default_mailer
-
-    return default_mailer()
 
 
 def _store_documents(

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from primecloud.db import xact_lock
 from primecloud.errors import Invalid
 from primecloud.models.billing import (
     Invoice,
@@ -31,9 +30,12 @@ from primecloud.services.billing.pricing import (
 )
 from primecloud.services.billing.rating import Price
 
-
-def _account_lock_key(account_id: UUID, period_start: datetime) -> int:
-    return zlib.crc32(f"primecloud:billing:{account_id}:{period_start.isoformat()}".encode()) - 2**31
+if TYPE_CHECKING:
+    from primecloud.adapters.documents import DocumentStore
+    from primecloud.adapters.email import Mailer
+    from primecloud.config import Settings
+    from primecloud.db import Sessions
+    from primecloud.jobs import JobStats
 
 
 def existing_usage_invoice(
@@ -78,9 +80,9 @@ def bill_account(
     now: datetime,
     usage: dict[str, MetricUsage] | None = None,
     prices: dict[str, Price] | None = None,
-    storage: Any = None,
-    mailer: Any = None,
-    settings: Any = None,
+    storage: DocumentStore,
+    mailer: Mailer,
+    settings: Settings,
 ) -> Invoice | None:
     """Build, record and issue the account's usage invoice for the period, in the caller's transaction.
 
@@ -91,7 +93,7 @@ def bill_account(
     """
     from primecloud.services.billing import invoicing
 
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _account_lock_key(account_id, period_start)})
+    xact_lock(session, "billing", f"{account_id}:{period_start.isoformat()}")
     if existing_usage_invoice(session, account_id, period_start, period_end) is not None:
         return None
     account = session.get_one(Account, account_id)
@@ -153,17 +155,6 @@ def accounts_to_bill(session: Session, period_end: datetime, usage: dict[UUID, d
     return sorted(set(usage) | set(subscribed))
 
 
-@dataclass
-class BillingRun:
-    counts: dict[str, int] = field(default_factory=dict)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    total_amounts: dict[str, str] = field(default_factory=dict)  # per currency, a decimal string
-    unpriced: list[str] = field(default_factory=list)  # metrics used but without a price: not billed
-
-    def add(self, name: str, amount: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + amount
-
-
 def aggregate_period(
     session: Session, period_start: datetime, period_end: datetime
 ) -> dict[UUID, dict[str, MetricUsage]]:
@@ -179,37 +170,55 @@ def aggregate_period(
 
 
 def run_billing(
+    stats: JobStats,
     period_start: datetime,
     period_end: datetime,
     *,
     now: datetime,
-    storage: Any = None,
-    mailer: Any = None,
-) -> BillingRun:
-    """Invoice every account with usage or subscriptions in the period, each in its own transaction."""
+    sessions: Sessions,
+    storage: DocumentStore,
+    mailer: Mailer,
+    settings: Settings,
+) -> None:
+    """Invoice every account with usage or subscriptions in the period, each in its own transaction.
+
+    ``stats`` gets the accounts billed, skipped and failed, the invoice lines, each failed account,
+    the total per currency (``total_amount``, decimal strings) and the metrics used but without a
+    price (``unpriced_metrics``, not billed; only when there are any).
+    """
     from primecloud.db import system_scope_throughout
 
     # Every account's usage and invoices: the system scope, also when called outside run_job.
     with system_scope_throughout("run_billing: the period's accounts"):
-        return _bill_period(period_start, period_end, now=now, storage=storage, mailer=mailer)
+        _bill_period(
+            stats,
+            period_start,
+            period_end,
+            now=now,
+            sessions=sessions,
+            storage=storage,
+            mailer=mailer,
+            settings=settings,
+        )
 
 
 def _bill_period(
+    stats: JobStats,
     period_start: datetime,
     period_end: datetime,
     *,
     now: datetime,
-    storage: Any,
-    mailer: Any,
-) -> BillingRun:
-    from primecloud.db import unit_of_work
+    sessions: Sessions,
+    storage: DocumentStore,
+    mailer: Mailer,
+    settings: Settings,
+) -> None:
     from primecloud.observability import logger
 
     if period_end > now:
         # An invoice for a month still running would be final (one per period) and short.
         raise Invalid(f"The period {period_start:%Y-%m} has not ended yet.")
-    run = BillingRun()
-    with unit_of_work() as session:
+    with sessions() as session:
         usage = aggregate_period(session, period_start, period_end)
         account_ids = accounts_to_bill(session, period_end, usage)
     totals: dict[str, Decimal] = {}
@@ -217,7 +226,7 @@ def _bill_period(
     prices_by_currency: dict[str, dict[str, Price]] = {}
     for account_id in account_ids:
         try:
-            with unit_of_work() as session:
+            with sessions() as session:
                 currency = session.get_one(Account, account_id).currency
                 if currency not in prices_by_currency:
                     prices_by_currency[currency] = prices_at(session, currency, period_end)
@@ -234,20 +243,20 @@ def _bill_period(
                     prices=prices,
                     storage=storage,
                     mailer=mailer,
+                    settings=settings,
                 )
                 if invoice is None:
-                    run.add("accounts_skipped")
+                    stats.add("accounts_skipped")
                     continue
                 totals[invoice.currency] = totals.get(invoice.currency, Decimal(0)) + as_decimal(invoice.total)
-                run.add("accounts_billed")
-                run.add("invoice_lines", len(invoice.lines))
+                stats.add("accounts_billed")
+                stats.add("invoice_lines", len(invoice.lines))
         except Exception as exc:
             logger.exception("billing an account failed", extra={"account_id": str(account_id)})
-            run.add("accounts_failed")
-            run.failures.append((str(account_id), f"{type(exc).__name__}: {exc}"))
-    run.counts.setdefault("accounts_billed", 0)
-    run.counts.setdefault("accounts_skipped", 0)
-    run.counts.setdefault("accounts_failed", 0)
-    run.total_amounts = {currency: str(amount) for currency, amount in sorted(totals.items())}
-    run.unpriced = sorted(unpriced)
-    return run
+            stats.add("accounts_failed")
+            stats.fail(str(account_id), f"{type(exc).__name__}: {exc}")
+    for name in ("accounts_billed", "accounts_skipped", "accounts_failed"):  # reported even when none
+        stats.counts.setdefault(name, 0)
+    stats.details["total_amount"] = {currency: str(amount) for currency, amount in sorted(totals.items())}
+    if unpriced:
+        stats.details["unpriced_metrics"] = sorted(unpriced)

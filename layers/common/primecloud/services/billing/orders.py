@@ -52,10 +52,10 @@ def list_plans(session: Session) -> VpsPlanList:
 def _order_out(order: Order, plan_name: str | None, invoice: Invoice | None) -> OrderOut:
     return OrderOut(
         id=order.id,
-        product=order.product,  # type: ignore[arg-type]  # validated into the enum
+        product=order.product,
         vps_config_id=order.vps_config_id,
         plan_name=plan_name,
-        status=order.status,  # type: ignore[arg-type]
+        status=order.status,
         amount=order.amount,
         currency=order.currency,
         invoice_id=invoice.id if invoice else None,
@@ -78,9 +78,9 @@ def create_order(
     req: OrderCreate,
     *,
     now: datetime,
-    storage: DocumentStore | None = None,
-    mailer: Mailer | None = None,
-    settings: Settings | None = None,
+    storage: DocumentStore,
+    mailer: Mailer,
+    settings: Settings,
 ) -> OrderOut:
     """A pending order for an active plan and its issued order invoice (one line: the first month)."""
     if account.status != AccountStatus.ACTIVE:

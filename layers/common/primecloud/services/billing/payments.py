@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
 from primecloud.adapters.email import Mailer
+from primecloud.config import Settings
 from primecloud.enums import AccountStatus, InvoiceKind, InvoiceStatus, TransactionStatus
 from primecloud.errors import Conflict, Invalid, NotFound
 from primecloud.models.billing import Invoice, Order, Transaction
@@ -28,6 +30,9 @@ from primecloud.money import minor_units, round_money
 from primecloud.schemas.invoices import InvoiceSummary, PaymentCreate, PaymentRecorded, TransactionOut
 from primecloud.services import audit, notifications
 from primecloud.services.billing import invoices, orders
+
+if TYPE_CHECKING:
+    from primecloud.services.suspension import SftpGoFactory, TenantCredentialsFactory
 
 PAYABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value, InvoiceStatus.UNCOLLECTIBLE.value)
 VOIDABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value)
@@ -86,11 +91,15 @@ def record_payment(
     *,
     now: datetime,
     mailer: Mailer | None = None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
+    settings: Settings,
 ) -> tuple[PaymentRecorded, bool]:
     """Record a payment; returns the result and whether a new transaction was made.
 
     A payment that settles the invoice emails a receipt to the billing contact when a ``mailer``
-    is given (a failed send is logged; the payment stands)."""
+    is given (a failed send is logged; the payment stands). The backends and settings serve a
+    reactivation (``suspension.reactivate_after_payment``), built only when there is one."""
     invoice = _locked_invoice(session, invoice_id)
     existing = _by_reference(session, req.gateway, req.reference)
     if existing is not None:
@@ -146,14 +155,26 @@ def record_payment(
         },
     )
     if settled:
-        _settled(session, actor, invoice, now=now, mailer=mailer)
+        _settled(
+            session, actor, invoice, now=now, mailer=mailer, credentials=credentials, sftpgo=sftpgo, settings=settings
+        )
     session.flush()
     return PaymentRecorded(
         transaction=_transaction_out(transaction), invoice=invoices.summary(invoice), already_recorded=False
     ), True
 
 
-def _settled(session: Session, actor: Actor, invoice: Invoice, *, now: datetime, mailer: Mailer | None) -> None:
+def _settled(
+    session: Session,
+    actor: Actor,
+    invoice: Invoice,
+    *,
+    now: datetime,
+    mailer: Mailer | None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
+    settings: Settings,
+) -> None:
     notification_ids = notifications.notify(
         session,
         account_id=invoice.account_id,
@@ -169,7 +190,16 @@ def _settled(session: Session, actor: Actor, invoice: Invoice, *, now: datetime,
         order = session.scalar(select(Order).where(Order.id == invoice.order_id).with_for_update())
         if order is not None:
             orders.fulfil(session, actor, order, now=now)
-    _reactivate_if_suspended(session, actor, invoice.account_id, now=now, mailer=mailer)
+    _reactivate_if_suspended(
+        session,
+        actor,
+        invoice.account_id,
+        now=now,
+        mailer=mailer,
+        credentials=credentials,
+        sftpgo=sftpgo,
+        settings=settings,
+    )
 
 
 def _mail_receipt(
@@ -192,17 +222,43 @@ def _mail_receipt(
 
 
 def _reactivate_if_suspended(
-    session: Session, actor: Actor, account_id: UUID, *, now: datetime, mailer: Mailer | None = None
+    session: Session,
+    actor: Actor,
+    account_id: UUID,
+    *,
+    now: datetime,
+    mailer: Mailer | None,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
+    settings: Settings,
 ) -> None:
     account = session.get(Account, account_id)
     if account is None or account.status != AccountStatus.SUSPENDED:
         return
     from primecloud.services import suspension  # the backends it drives load only when needed
 
-    suspension.reactivate_after_payment(session, account_id, actor=actor, now=now, mailer=mailer)
+    suspension.reactivate_after_payment(
+        session,
+        account_id,
+        actor=actor,
+        now=now,
+        credentials=credentials,
+        sftpgo=sftpgo,
+        settings=settings,
+        mailer=mailer,
+    )
 
 
-def void(session: Session, actor: Actor, invoice_id: UUID, *, now: datetime) -> InvoiceSummary:
+def void(
+    session: Session,
+    actor: Actor,
+    invoice_id: UUID,
+    *,
+    now: datetime,
+    credentials: TenantCredentialsFactory,
+    sftpgo: SftpGoFactory,
+    settings: Settings,
+) -> InvoiceSummary:
     """Void an open or overdue invoice nothing was paid on; its pending order is cancelled."""
     invoice = _locked_invoice(session, invoice_id)
     if invoice.status not in VOIDABLE:
@@ -231,5 +287,14 @@ def void(session: Session, actor: Actor, invoice_id: UUID, *, now: datetime) -> 
         severity="warning",
     )
     # The debt is gone: an account suspended over it may come back (if nothing else is overdue).
-    _reactivate_if_suspended(session, actor, invoice.account_id, now=now)
+    _reactivate_if_suspended(
+        session,
+        actor,
+        invoice.account_id,
+        now=now,
+        mailer=None,
+        credentials=credentials,
+        sftpgo=sftpgo,
+        settings=settings,
+    )
     return invoices.summary(invoice)

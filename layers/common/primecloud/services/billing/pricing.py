@@ -8,17 +8,17 @@ latest ``effective_from`` before ``period_end``). A metric with no version in fo
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
+from primecloud.db import xact_lock
 from primecloud.errors import Conflict, Invalid, NotFound
 from primecloud.models.billing import PricingConfig, PricingHistory
 from primecloud.models.enums import PricingAction, UsageMetric
@@ -97,10 +97,6 @@ def _priced_metric(metric: str) -> str:
     return metric
 
 
-def _lock_key(metric: str, currency: str) -> int:
-    return zlib.crc32(f"primecloud:pricing:{metric}:{currency}".encode()) - 2**31
-
-
 def create_version(
     session: Session, actor: Actor, metric: str, body: PriceVersionIn, *, now: datetime
 ) -> PriceVersionOut:
@@ -113,7 +109,7 @@ def create_version(
             errors=[{"field": "body.effective_from", "message": "must not be in the past", "type": "past"}],
         )
     # Two admins changing the same price at once append one after the other.
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(metric, body.currency)})
+    xact_lock(session, "pricing", f"{metric}:{body.currency}")
     latest = session.scalar(
         select(PricingConfig)
         .where(PricingConfig.metric == metric, PricingConfig.currency == body.currency)

@@ -38,7 +38,7 @@ _SOLE_MEMBERS = (
 
 
 def _account_ids(purge: Purge) -> list[tuple[UUID, bool]]:
-    with purge.clock.transaction(purge.engine) as connection:
+    with purge.clock.transaction(purge.sessions) as connection:
         return [
             (row.id, bool(row.financial))
             for row in connection.execute(
@@ -63,7 +63,7 @@ def purge_accounts(purge: Purge) -> None:
 
 
 def _purge_account_backends(purge: Purge, account_id: UUID) -> None:
-    with purge.clock.transaction(purge.engine) as connection:
+    with purge.clock.transaction(purge.sessions) as connection:
         buckets = connection.execute(
             text("SELECT id, name FROM buckets WHERE account_id = :a AND status <> 'deleted' ORDER BY id"),
             {"a": account_id},
@@ -107,7 +107,7 @@ def _shed_account_rows(purge: Purge, account_id: UUID, financial: bool) -> int:
     usage_deleted = 0
     for statement in statements:
         while True:
-            with purge.clock.transaction(purge.engine) as connection:
+            with purge.clock.transaction(purge.sessions) as connection:
                 if statement is _AUDIT_UNLINK_BATCH:
                     as_purge_role(connection)
                 changed = connection.execute(text(statement), {"a": account_id, "n": ROW_BATCH * 10}).rowcount
@@ -122,7 +122,7 @@ def _purge_account_rows(purge: Purge, account_id: UUID, financial: bool, usage_s
     from primecloud.models.iam import Account, User
     from primecloud.services import audit, users
 
-    with purge.clock.session(purge.engine) as session:
+    with purge.clock.session(purge.sessions) as session:
         account = session.scalar(
             select(Account)
             .where(

@@ -27,7 +27,7 @@ def remove_backend_bucket(purge: Purge, bucket_id: UUID, name: str) -> None:
     (the name was freed and taken again) is not this one's to delete."""
     from primecloud.adapters.storage import BucketNotFound
 
-    with purge.clock.transaction(purge.engine) as connection:
+    with purge.clock.transaction(purge.sessions) as connection:
         live_twin = connection.execute(
             text("SELECT 1 FROM buckets WHERE name = :n AND deleted_at IS NULL AND id <> :b"),
             {"n": name, "b": bucket_id},
@@ -51,7 +51,7 @@ def _withdraw_grants(purge: Purge, bucket_id: UUID) -> None:
     lost compensation would reach whoever takes the name next. A failure keeps the bucket."""
     from primecloud.services import access_keys
 
-    with purge.clock.session(purge.engine) as session:
+    with purge.clock.session(purge.sessions) as session:
         account_id = session.execute(
             text("SELECT account_id FROM buckets WHERE id = :b"), {"b": bucket_id}
         ).scalar_one()
@@ -59,7 +59,7 @@ def _withdraw_grants(purge: Purge, bucket_id: UUID) -> None:
 
 
 def _bucket_ids(purge: Purge) -> list[tuple[UUID, str]]:
-    with purge.clock.transaction(purge.engine) as connection:
+    with purge.clock.transaction(purge.sessions) as connection:
         return [
             (row.id, row.name)
             for row in connection.execute(
@@ -83,7 +83,7 @@ def purge_buckets(purge: Purge) -> None:
             logger.warning("bucket purge failed", extra={"bucket_id": str(bucket_id), "error": exc.detail})
             purge.stats.fail(f"bucket:{bucket_id}", f"{type(exc).__name__}: {exc.detail}")
             continue
-        with purge.clock.session(purge.engine) as session:
+        with purge.clock.session(purge.sessions) as session:
             for table in BUCKET_CHILDREN:
                 session.execute(text(f"DELETE FROM {table} WHERE bucket_id = :b"), {"b": bucket_id})  # noqa: S608
             account_id = session.execute(
@@ -106,7 +106,7 @@ def sweep_bucket_rows(purge: Purge) -> int:
     """Delete purged bucket rows no usage record names any more, a bounded batch per transaction."""
     deleted = 0
     while True:
-        with purge.clock.transaction(purge.engine) as connection:
+        with purge.clock.transaction(purge.sessions) as connection:
             batch = connection.execute(
                 text(
                     "DELETE FROM buckets WHERE id IN (SELECT b.id FROM buckets b WHERE b.status = 'deleted'"

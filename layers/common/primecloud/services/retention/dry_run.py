@@ -16,7 +16,7 @@ def count_accounts_buckets_and_rows(purge: Purge) -> None:
     """What purge_accounts, purge_buckets and the sweep would do, as the same counts."""
     params = {name: purge.cut[name] for name in ("accounts", "buckets", "usage")}
     candidates = f"SELECT a.id, ({FINANCIAL}) AS financial FROM accounts a WHERE {ACCOUNT_CANDIDATES}"  # noqa: S608
-    with purge.clock.transaction(purge.engine) as connection:
+    with purge.clock.transaction(purge.sessions) as connection:
         row = connection.execute(
             text(
                 f"WITH c AS ({candidates}) SELECT"  # noqa: S608 - constants

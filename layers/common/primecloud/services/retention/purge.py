@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from primecloud.actor import Actor
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from primecloud.adapters.sftpgo import SftpGoClient
     from primecloud.adapters.storage import ObjectStorage, TenantCredentials
     from primecloud.config import Settings
+    from primecloud.db import Sessions
     from primecloud.jobs import JobStats
 
 JOB = "purge_retention"
@@ -36,28 +37,32 @@ class Backends:
 
 @dataclass
 class TransactionClock:
-    """Measures every transaction the purge opens: how many, and the longest."""
+    """Measures every transaction the purge opens: how many, and the longest.
+
+    Each is a session from ``sessions``; its first statement carries the BEGIN, so the system
+    scope (``system_scope_throughout``) and ``as_purge_role`` still travel with it.
+    """
 
     count: int = 0
     longest: float = 0.0
     _seen: list[float] = field(default_factory=list, repr=False)
 
     @contextmanager
-    def transaction(self, engine: Engine) -> Iterator[Connection]:
+    def transaction(self, sessions: Sessions) -> Iterator[Connection]:
         started = time.perf_counter()
         try:
-            with engine.begin() as connection:
-                yield connection
+            with sessions() as session:
+                yield session.connection()
         finally:
             elapsed = time.perf_counter() - started
             self.count += 1
             self.longest = max(self.longest, elapsed)
 
     @contextmanager
-    def session(self, engine: Engine) -> Iterator[Session]:
+    def session(self, sessions: Sessions) -> Iterator[Session]:
         started = time.perf_counter()
         try:
-            with Session(engine, expire_on_commit=False) as session, session.begin():
+            with sessions() as session:
                 yield session
         finally:
             elapsed = time.perf_counter() - started
@@ -67,9 +72,9 @@ class TransactionClock:
 
 @dataclass
 class Purge:
-    """One run of the purge over ``engine`` at ``now``; ``stats`` gets a count per kind."""
+    """One run of the purge at ``now``, a transaction from ``sessions`` each step; ``stats`` gets a count per kind."""
 
-    engine: Engine
+    sessions: Sessions
     backends: Backends
     stats: JobStats
     now: datetime
@@ -102,6 +107,6 @@ class Purge:
 
 
 def run(
-    engine: Engine, backends: Backends, stats: JobStats, *, now: datetime, settings: Settings, dry_run: bool
+    sessions: Sessions, backends: Backends, stats: JobStats, *, now: datetime, settings: Settings, dry_run: bool
 ) -> None:
-    Purge(engine, backends, stats, now, settings, dry_run=dry_run).run()
+    Purge(sessions, backends, stats, now, settings, dry_run=dry_run).run()

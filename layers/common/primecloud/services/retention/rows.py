@@ -25,7 +25,7 @@ _PURGE_ROLE_TABLES = frozenset({"audit_logs"})
 
 
 def count_rows(purge: Purge, rule: RowRule) -> int:
-    with purge.clock.transaction(purge.engine) as connection:
+    with purge.clock.transaction(purge.sessions) as connection:
         return int(
             connection.execute(
                 text(f"SELECT count(*) FROM {rule.table} WHERE {rule.condition}"),  # noqa: S608 - constants
@@ -36,7 +36,7 @@ def count_rows(purge: Purge, rule: RowRule) -> int:
 
 def delete_rows(purge: Purge, rule: RowRule) -> int:
     """Delete in ranges of the table's pages, each range one transaction sized to the target time."""
-    with purge.clock.transaction(purge.engine) as connection:
+    with purge.clock.transaction(purge.sessions) as connection:
         pages = int(
             connection.execute(
                 text("SELECT pg_relation_size(CAST(:table AS regclass)) / current_setting('block_size')::int"),
@@ -53,7 +53,7 @@ def delete_rows(purge: Purge, rule: RowRule) -> int:
         # The last range is open-ended: it also takes rows that landed on pages added meanwhile.
         last = first + step if first + step < pages else MAX_PAGE
         started = time.perf_counter()
-        with purge.clock.transaction(purge.engine) as connection:
+        with purge.clock.transaction(purge.sessions) as connection:
             if rule.table in _PURGE_ROLE_TABLES:
                 as_purge_role(connection)
             deleted += connection.execute(statement, {**params, "low": f"({first},0)", "high": f"({last},0)"}).rowcount
