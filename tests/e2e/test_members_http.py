@@ -1,4 +1,4 @@
-"""Members through HTTP: listing, role changes and removal, with the owner rules of DOMAIN.md section 2."""
+"""Members through HTTP: listing, role changes and removal, with the owner rules of docs/domain.md section 2."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from tests.template_loader import ROOT, functions, http_routes, load_template, r
 
 FUNCTIONS_DIR = ROOT / "functions"
 
-# Routes that answer without the Lambda authorizer (DOMAIN.md section 3). Anything else
+# Routes that answer without the Lambda authorizer (docs/domain.md section 3). Anything else
 # must go through it; a route leaves this list only together with its Auth override.
 PUBLIC_ROUTES = {
     ("GET", "/health/live"),

@@ -1,7 +1,7 @@
 """Favorites: a user's personal bookmarks of objects, listed across the buckets they can still read.
 
 Personal and not security relevant, so no audit entries (the audit log records what changes
-access or data, DOMAIN.md section 3). A favorite outlives a lost bucket permission, but the
+access or data, docs/domain.md section 3). A favorite outlives a lost bucket permission, but the
 listing leaves it out until the permission is back.
 """
 

@@ -1,4 +1,4 @@
-"""Members of an account: listing, role changes, removal and leaving (DOMAIN.md section 2).
+"""Members of an account: listing, role changes, removal and leaving (docs/domain.md section 2).
 
 An account always keeps at least one owner, and ``accounts.owner_user_id`` always names one
 of its owners. Changes that could take an owner away lock the account's owner rows first, in

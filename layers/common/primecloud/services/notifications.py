@@ -30,7 +30,7 @@ from primecloud.schemas.common import Page
 from primecloud.schemas.notifications import NotificationOut, ReadAllResult
 
 TITLE_MAX = 200
-# Who sees invoices (DOMAIN.md section 2), so who is told about money.
+# Who sees invoices (docs/domain.md section 2), so who is told about money.
 BILLING_ROLES = (AccountRole.OWNER.value, AccountRole.ADMIN.value)
 
 
