@@ -11,9 +11,15 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from primecloud.adapters.documents import default_documents
+from primecloud.adapters.email import Mailer
+from primecloud.config import get_settings
+from primecloud.db import unit_of_work
+from primecloud.jobs import JobStats
 from primecloud.models.billing import Invoice, InvoiceLine, VpsConfig
 from primecloud.models.iam import Account
 from primecloud.money import invoice_totals, round_money
+from primecloud.services.billing import monthly_run
 from tests.factories import make_session_token, make_user
 
 
@@ -142,3 +148,19 @@ def issue_invoice(
         )
         assert invoice.number is not None
         return invoice.id, invoice.number
+
+
+def run_billing(period_start: datetime, period_end: datetime, *, now: datetime, mailer: Mailer) -> JobStats:
+    """run_billing with the sessions, documents and settings the RunBilling job passes; the stats it filled."""
+    stats = JobStats()
+    monthly_run.run_billing(
+        stats,
+        period_start,
+        period_end,
+        now=now,
+        sessions=unit_of_work,
+        storage=default_documents(),
+        mailer=mailer,
+        settings=get_settings(),
+    )
+    return stats

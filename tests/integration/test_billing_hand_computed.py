@@ -20,14 +20,11 @@ from sqlalchemy.orm import Session
 from localrun.invoke import LocalLambda
 from localrun.template import load_template
 from primecloud import clock, money
-from primecloud.adapters.documents import default_documents
-from primecloud.adapters.email import Email, Mailer
-from primecloud.config import get_settings
-from primecloud.db import unit_of_work
+from primecloud.adapters.email import Email
 from primecloud.jobs import JobStats
 from primecloud.models.billing import CustomerInvoice, Invoice, Subscription, UsageRecord
 from primecloud.models.system import AuditLog, JobRun, Notification
-from primecloud.services.billing import aggregation, drafts, monthly_run, rating
+from primecloud.services.billing import aggregation, drafts, rating
 from tests.factories import make_account, make_user
 from tests.fixtures.billing_month import (
     BILLED_ROWS,
@@ -44,25 +41,10 @@ from tests.fixtures.billing_month import (
     make_billing_month,
     seed_prices,
 )
+from tests.invoicing_factories import run_billing
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_AT = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)  # the monthly schedule: the 1st, 02:00 UTC
-
-
-def run_billing(period_start: datetime, period_end: datetime, *, now: datetime, mailer: Mailer) -> JobStats:
-    """run_billing with the sessions, document store and settings the job passes; the stats it filled."""
-    stats = JobStats()
-    monthly_run.run_billing(
-        stats,
-        period_start,
-        period_end,
-        now=now,
-        sessions=unit_of_work,
-        storage=default_documents(),
-        mailer=mailer,
-        settings=get_settings(),
-    )
-    return stats
 
 
 class RecordingMailer:

@@ -14,34 +14,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from primecloud.adapters.documents import default_documents
-from primecloud.adapters.email import Email, Mailer
-from primecloud.config import get_settings
-from primecloud.db import unit_of_work
-from primecloud.jobs import JobStats
+from primecloud.adapters.email import Email
 from primecloud.models.billing import Invoice, Order, Subscription
 from primecloud.money import round_money
-from primecloud.services.billing import monthly_run
 from primecloud.services.billing.subscription_terms import cancellation_end, charged_part
 from tests.factories import make_account, make_user
+from tests.invoicing_factories import run_billing
 
 SEP, OCT, NOV, DEC = (datetime(2026, month, 1, tzinfo=UTC) for month in (9, 10, 11, 12))
-
-
-def run_billing(period_start: datetime, period_end: datetime, *, now: datetime, mailer: Mailer) -> JobStats:
-    """run_billing with the sessions, document store and settings the job passes; the stats it filled."""
-    stats = JobStats()
-    monthly_run.run_billing(
-        stats,
-        period_start,
-        period_end,
-        now=now,
-        sessions=unit_of_work,
-        storage=default_documents(),
-        mailer=mailer,
-        settings=get_settings(),
-    )
-    return stats
 
 
 class _Mailer:
