@@ -103,6 +103,10 @@ def platform_admin_access(request: Request) -> UserContext:
     return UserContext(session=session, actor=actor_of(request), request=request, principal=principal)
 
 
+def _is_mutation(request: Request) -> bool:
+    return request.method.upper() not in ("GET", "HEAD", "OPTIONS")
+
+
 def account_access(
     min_role: str = "viewer",
     scope: str | None = None,
@@ -127,7 +131,7 @@ def account_access(
             principal,
             raw_account_id,
             min_role=min_role,
-            mutation=request.method.upper() not in ("GET", "HEAD", "OPTIONS"),
+            mutation=_is_mutation(request),
             allow_when_suspended=allow_when_suspended,
             lock=lock,
         )
@@ -176,7 +180,7 @@ def bucket_access(
             request.path_parameters.get("account_id", ""),
             request.path_parameters.get("bucket_id", ""),
             min_level=min_level,
-            mutation=request.method.upper() not in ("GET", "HEAD", "OPTIONS"),
+            mutation=_is_mutation(request),
             allow_when_suspended=allow_when_suspended,
             lock=lock,
         )
